@@ -1,0 +1,51 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .customers import ReferenceType
+
+
+class EventType(ReferenceType):
+    pass
+
+
+class AppendOnlyError(Exception):
+    """Events are a billing record: once written they are never edited or removed."""
+
+
+class EventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Events are append-only and cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Events are append-only and cannot be deleted.")
+
+
+class Event(models.Model):
+    """Something that happened to a customer, possibly billable."""
+
+    customer = models.ForeignKey("provisioning.Customer", on_delete=models.PROTECT,
+                                 related_name="events")
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="+")
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["customer", "-occurred_at"]),
+                   models.Index(fields=["event_type", "-occurred_at"])]
+
+    def __str__(self):
+        return f"{self.event_type_id} {self.customer} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Events are append-only and cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Events are append-only and cannot be deleted.")

@@ -1,0 +1,85 @@
+"""One quota function for every create path (forms, CSV import, admin, API).
+
+A limit is checked and consumed in the caller's transaction while the hosting space's row is
+locked (SELECT ... FOR UPDATE), so two concurrent creates cannot both take the last unit."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from servicplans.models import QuotaName
+
+from . import constants as c
+from .models import Customer, CustomerAsset, HostingSpace
+
+
+def _live_users(space):
+    return Customer.objects.filter(parent_id=space.customer_id).users().live()
+
+
+def _mailbox_disk_mb(space):
+    from servicplans.models import PlanFeature
+
+    plans = (_live_users(space).exclude(service_plan=None)
+             .values_list("service_plan_id", flat=True))
+    sizes = dict(PlanFeature.objects.filter(feature_type__name="MailboxSize")
+                 .values_list("service_plan_id", "value"))
+    return sum(int(sizes.get(plan_id) or 0) for plan_id in plans)
+
+
+USAGE = {
+    QuotaName.ORGANIZATIONS: lambda space: Customer.objects.filter(
+        parent_id=space.customer_id).organizations().live().count(),
+    QuotaName.USERS: lambda space: _live_users(space).count(),
+    QuotaName.MAILBOXES: lambda space: _live_users(space).exclude(service_plan=None).count(),
+    QuotaName.DOMAINS: lambda space: CustomerAsset.objects.filter(
+        customer_id=space.customer_id).exclude(status_id=c.DELETED).count(),
+    QuotaName.MAILBOX_DISK_MB: _mailbox_disk_mb,
+    # The organization's own security group is the only one the panel creates so far.
+    QuotaName.SECURITY_GROUPS: lambda space: 1 if space.customer.is_organization else 0,
+}
+assert set(USAGE) == set(QuotaName), "every quota needs a usage rule"
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    quota: str
+    label: str
+    used: int
+    limit: int | None  # None: unlimited
+
+    @property
+    def percent(self):
+        if not self.limit:
+            return 0 if self.limit is None else 100
+        return min(100, round(100 * self.used / self.limit))
+
+
+def usage(space):
+    return [QuotaUsage(q.value, q.label, USAGE[q](space), space.limit_for(q.value))
+            for q in QuotaName]
+
+
+def hosting_space_of(customer):
+    space = customer.hosting_spaces.exclude(status_id=c.DELETED).order_by("pk").first()
+    if space is None:
+        raise ValidationError(f"{customer} has no hosting space, so it has no quotas to use.")
+    return space
+
+
+def reserve(customer, quota, amount=1, field=None):
+    """Lock the customer's hosting space and check that `amount` more of `quota` fits.
+
+    Must run inside the transaction that then creates the objects."""
+    space = HostingSpace.objects.select_for_update().select_related(
+        "customer", "hosting_plan").get(pk=hosting_space_of(customer).pk)
+    limit = space.limit_for(quota)
+    if limit is None:
+        return space
+    used = USAGE[quota](space)
+    if used + amount > limit:
+        label = QuotaName(quota).label
+        message = (f"The quota for {label.lower()} is reached: {used} of {limit} used, "
+                   f"{amount} more requested.")
+        raise ValidationError({field: message} if field else message, code="quota")
+    return space

@@ -1,0 +1,175 @@
+"""The business rules of the panel. Views, admin actions, commands and tasks call these
+functions; none of them decides anything on its own."""
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+
+from servicplans.models import HostingPlan, QuotaName, ServicePlan
+
+from . import constants as c
+from . import quotas
+from .models import Account, Customer, CustomerAsset, Event, HostingSpace, Role
+from .models.customers import validate_domain_name
+
+
+def record_event(customer, event_type, actor=None, **data):
+    return Event.objects.create(customer=customer, event_type_id=event_type,
+                                actor=actor if getattr(actor, "pk", None) else None, data=data)
+
+
+def normalize_domain(value):
+    return (value or "").strip().lower().rstrip(".")
+
+
+def _check_name(name, errors, field="name"):
+    if not name or not name.strip():
+        errors[field] = "Enter a name."
+    elif len(name) > 64:
+        errors[field] = "The name can be at most 64 characters long."
+    elif any(ord(ch) < 32 for ch in name):
+        errors[field] = "The name cannot contain control characters."
+
+
+def _check_domain(domain, errors, field):
+    try:
+        validate_domain_name(domain)
+    except ValidationError as exc:
+        errors[field] = exc.messages[0]
+        return
+    if CustomerAsset.objects.annotate(lname=Lower("name")).filter(lname=domain).exists():
+        errors[field] = f"The domain {domain} is already in use."
+
+
+@transaction.atomic
+def sign_up_organization(*, reseller, name, primary_domain, admin_username, admin_password,
+                         hosting_plan, service_plans=(), admin_email="", actor=None):
+    """Sign a business organization up under a reseller: its primary administration
+    account, then its hosting space from a hosting plan, then its primary domain.
+
+    All or nothing: any failure raises and leaves no row behind."""
+    User = get_user_model()
+    name = (name or "").strip()
+    primary_domain = normalize_domain(primary_domain)
+    admin_username = (admin_username or "").strip()
+    errors = {}
+
+    if reseller.customer_type_id != c.RESELLER_ORGANIZATION or reseller.is_deleted:
+        errors["reseller"] = "Organizations can only be signed up under an active reseller."
+    _check_name(name, errors)
+    if "name" not in errors and Customer.objects.organizations().filter(
+            name__iexact=name).exists():
+        errors["name"] = f"An organization named '{name}' already exists."
+    _check_domain(primary_domain, errors, "primary_domain")
+    if not admin_username:
+        errors["admin_username"] = "Enter a login name for the administrator."
+    elif User.objects.filter(username__iexact=admin_username).exists():
+        errors["admin_username"] = f"The login '{admin_username}' is already taken."
+    try:
+        password_validation.validate_password(
+            admin_password or "", User(username=admin_username, email=admin_email))
+    except ValidationError as exc:
+        errors["admin_password"] = exc.messages
+    if not isinstance(hosting_plan, HostingPlan) or not hosting_plan.is_active:
+        errors["hosting_plan"] = "Choose an active hosting plan."
+    service_plans = list(service_plans)
+    if any(not isinstance(p, ServicePlan) or not p.is_active for p in service_plans):
+        errors["service_plans"] = "Only active service plans can be made available."
+    if errors:
+        raise ValidationError(errors)
+
+    quotas.reserve(reseller, QuotaName.ORGANIZATIONS, field="name")
+
+    organization = Customer(parent=reseller, customer_type_id=c.BUSINESS_ORGANIZATION,
+                            name=name)
+    organization.full_clean(exclude=["object_guid"])
+    organization.save()
+    organization.available_service_plans.set(service_plans)
+
+    # 1. The primary administration account.
+    admin_user = User(username=admin_username, email=admin_email)
+    admin_user.set_password(admin_password)
+    admin_user.save()
+    Account.objects.create(user=admin_user, customer=organization, role=Role.PRIMARY_ADMIN)
+
+    # 2. The hosting space from the hosting plan.
+    HostingSpace.objects.create(customer=organization, hosting_plan=hosting_plan,
+                                name=f"{name} — {hosting_plan.name}")
+
+    # 3. The primary domain, within the new space's domain quota.
+    quotas.reserve(organization, QuotaName.DOMAINS, field="primary_domain")
+    CustomerAsset.objects.create(customer=organization, asset_type_id=c.PRIMARY_DOMAIN,
+                                 name=primary_domain)
+
+    record_event(organization, c.CREATED, actor, name=name, reseller=reseller.name)
+    record_event(organization, c.PLAN_SIGNUP, actor, hosting_plan=hosting_plan.name,
+                 service_plans=[p.name for p in service_plans])
+    record_event(organization, c.ASSET_ADDED, actor, asset_type=c.PRIMARY_DOMAIN,
+                 name=primary_domain)
+    return organization
+
+
+@transaction.atomic
+def delete_customer(customer, actor=None):
+    """Soft delete: the row stays, marked Deleted, with the event recorded."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.is_deleted:
+        return customer
+    customer.status_id = c.DELETED
+    customer.save(update_fields=["status", "updated"])
+    record_event(customer, c.EVENT_DELETED, actor)
+    return customer
+
+
+def _plan_mailbox_mb(plan):
+    if plan is None:
+        return 0
+    value = plan.features.filter(feature_type__name="MailboxSize").values_list(
+        "value", flat=True).first()
+    return int(value or 0)
+
+
+@transaction.atomic
+def create_user(organization, *, display_name, local_part, domain, password, service_plan=None,
+                given_name="", surname="", actor=None):
+    """Create a business user in an organization, within its quotas."""
+    errors = {}
+    display_name = (display_name or "").strip()
+    local_part = (local_part or "").strip()
+    domain = normalize_domain(domain)
+    _check_name(display_name, errors, "display_name")
+    if not local_part or len(local_part) > 64 or any(
+            ch in local_part for ch in ' @"(),:;<>[\\]') or local_part.startswith(".") \
+            or local_part.endswith(".") or ".." in local_part or not local_part.isascii():
+        errors["local_part"] = ("Enter the part before the @: letters, digits and . _ - + ' "
+                                "(no spaces).")
+    if not organization.assets.filter(name=domain).exclude(status_id=c.DELETED).exists():
+        errors["domain"] = "Choose one of the organization's domains."
+    upn = f"{local_part}@{domain}"
+    if "local_part" not in errors and Customer.objects.filter(upn__iexact=upn).exists():
+        errors["local_part"] = f"The logon name {upn} is already in use."
+    if service_plan is not None and not organization.available_service_plans.filter(
+            pk=service_plan.pk).exists():
+        errors["service_plan"] = (f"'{service_plan}' is not one of the organization's "
+                                  "available service plans.")
+    try:
+        password_validation.validate_password(password or "")
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+
+    quotas.reserve(organization, QuotaName.USERS, field="local_part")
+    if service_plan is not None:
+        quotas.reserve(organization, QuotaName.MAILBOXES, field="service_plan")
+        quotas.reserve(organization, QuotaName.MAILBOX_DISK_MB, _plan_mailbox_mb(service_plan),
+                       field="service_plan")
+    user = Customer(parent=organization, customer_type_id=c.BUSINESS_USER, name=display_name,
+                    upn=upn, service_plan=service_plan)
+    user.full_clean(exclude=["object_guid"])
+    user.save()
+    record_event(user, c.CREATED, actor, upn=upn, display_name=display_name)
+    if service_plan is not None:
+        record_event(user, c.PLAN_SIGNUP, actor, service_plan=service_plan.name)
+    return user

@@ -1,0 +1,29 @@
+"""The admin's "test connection": an LDAPS bind, or a WinRM identify, reported in plain
+words. It never raises, and never echoes a secret."""
+
+import logging
+
+from .models import ServiceKind
+
+log = logging.getLogger(__name__)
+
+
+def test_connection(service):
+    try:
+        if service.kind == ServiceKind.ACTIVE_DIRECTORY:
+            from provisioning.directory import DirectoryClient
+
+            client = DirectoryClient(service.directory_settings())
+            try:
+                who = client.whoami()
+            finally:
+                client.close()
+            return True, f"Bound to {service.ldap_host} as {who}."
+        from provisioning.exchange import ExchangeClient
+
+        vendor = ExchangeClient(service.exchange_settings()).identify()
+        return True, f"WinRM endpoint answered: {vendor}."
+    except Exception as exc:  # noqa: BLE001 - the point is to report any failure
+        message = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
+        log.info("connection test of service %s failed: %s", service.pk, message)
+        return False, f"Connection failed: {message}"

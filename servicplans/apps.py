@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ServicplansConfig(AppConfig):
+    name = "servicplans"
+    verbose_name = "Hosting plans and service plans"

@@ -1,0 +1,75 @@
+"""The rules of the data model hold in the model and service layer, whatever the caller."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from provisioning import constants as c
+from provisioning import services
+from provisioning.models import Customer, CustomerAsset, Event
+from servicplans.models import ServicePlan
+
+
+def test_a_business_user_can_only_sit_under_a_business_organization(demo, reseller):
+    stray = Customer(parent=reseller, customer_type_id=c.BUSINESS_USER, name="Stray")
+    with pytest.raises(ValidationError) as exc:
+        stray.full_clean()
+    assert "parent" in exc.value.message_dict
+    Customer(parent=demo, customer_type_id=c.BUSINESS_USER, name="Fine").full_clean()
+
+
+def test_an_organization_cannot_sit_at_the_top_or_under_another_organization(demo):
+    for parent in (None, demo):
+        org = Customer(parent=parent, customer_type_id=c.BUSINESS_ORGANIZATION, name="X")
+        with pytest.raises(ValidationError) as exc:
+            org.full_clean()
+        assert "parent" in exc.value.message_dict
+
+
+def test_a_users_plan_must_be_one_of_the_organizations_available_plans(demo):
+    consumer = ServicePlan.objects.get(name="Consumer")
+    user = Customer(parent=demo, customer_type_id=c.BUSINESS_USER, name="U",
+                    service_plan=consumer)
+    with pytest.raises(ValidationError) as exc:
+        user.full_clean()
+    assert "available service plans" in exc.value.message_dict["service_plan"][0]
+    with pytest.raises(ValidationError) as exc:
+        services.create_user(demo, display_name="U", local_part="u", domain="contoso.example",
+                             password="A-Long-Password-42", service_plan=consumer)
+    assert "service_plan" in exc.value.message_dict
+    assert not Customer.objects.filter(upn="u@contoso.example").exists()
+
+
+@pytest.mark.parametrize("domain", ["not a domain", "-bad.example", "nodot", "a..b.example",
+                                    "x" * 64 + ".example", "exa_mple.com", ""])
+def test_a_domain_must_be_a_valid_dns_name(demo, domain):
+    asset = CustomerAsset(customer=demo, asset_type_id=c.SECONDARY_DOMAIN, name=domain)
+    with pytest.raises(ValidationError) as exc:
+        asset.full_clean()
+    assert "name" in exc.value.message_dict
+
+
+def test_a_domain_belongs_to_one_customer_only(demo, reseller):
+    asset = CustomerAsset(customer=reseller, asset_type_id=c.SECONDARY_DOMAIN,
+                          name="CONTOSO.example")
+    with pytest.raises(ValidationError):
+        asset.full_clean()
+
+
+def test_soft_delete_marks_the_row_and_records_the_event(demo):
+    user = Customer.objects.get(upn="megan@contoso.example")
+    services.delete_customer(user)
+    user.refresh_from_db()
+    assert user.status_id == c.DELETED
+    assert Event.objects.filter(customer=user, event_type=c.EVENT_DELETED).count() == 1
+    # Deleting twice records nothing more.
+    services.delete_customer(user)
+    assert Event.objects.filter(customer=user, event_type=c.EVENT_DELETED).count() == 1
+
+
+def test_model_and_queryset_delete_never_remove_rows(demo):
+    before = Customer.objects.count()
+    Customer.objects.get(upn="alex@contoso.example").delete()
+    Customer.objects.filter(upn="zoe@contoso.example").delete()
+    assert Customer.objects.count() == before
+    assert set(Customer.objects.filter(upn__in=["alex@contoso.example", "zoe@contoso.example"])
+               .values_list("status", flat=True)) == {c.DELETED}
