@@ -29,6 +29,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "mptt",
     "auditlog",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_filters",
+    "django_tables2",
     "servers",
     "servicplans",
     "provisioning",
@@ -41,9 +46,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, as django-axes requires: it turns a lockout raised during sign-in into a page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "panel.urls"
@@ -95,7 +103,28 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in protection ---
+# django-axes checks every sign-in (the panel's and the admin's) before the model backend.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+# Lock a login name per address, so an attacker cannot lock everyone out from one host.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Administrator roles must enrol a TOTP device before they can use the panel.
+REQUIRE_TWO_FACTOR = env.bool("REQUIRE_TWO_FACTOR", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Hosted Organizations")
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+                    if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="panel@localhost")
 
 # --- Security: on by default outside DEBUG so `check --deploy` passes. ---
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -114,6 +143,7 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -122,13 +152,32 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # A redelivered task must not wait the default hour after a lost worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    # How often a worker sweeps for tasks of lost workers to redeliver (kombu's default
+    # sweep is only every 100 s).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=30),
+    "unacked_restore_throttle": 1,
+    # A worker killed during a sweep leaves the sweep's lock behind until it expires.
+    "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=60),
 }
 
 # --- Provisioning ---
 PROVISIONING_BACKEND = env("PROVISIONING_BACKEND", default="dryrun")
 if PROVISIONING_BACKEND not in ("dryrun", "live"):
     raise environ.ImproperlyConfigured("PROVISIONING_BACKEND must be 'dryrun' or 'live'")
+
+# Journaled operations: attempts before giving up, the worker's lease on a running operation
+# (a dead worker's operation is taken over once it expires), and the backoff base in seconds.
+OPERATION_MAX_ATTEMPTS = env.int("OPERATION_MAX_ATTEMPTS", default=8)
+OPERATION_LEASE_SECONDS = env.int("OPERATION_LEASE_SECONDS", default=180)
+OPERATION_BACKOFF_BASE = env.float("OPERATION_BACKOFF_BASE", default=2.0)
+
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-operations": {"task": "provisioning.tasks.requeue_stale_operations",
+                                 "schedule": 300.0},
+    "reconcile-directory": {"task": "provisioning.tasks.reconcile_directory",
+                            "schedule": env.float("RECONCILE_EVERY_SECONDS", default=3600.0)},
+}
 
 LOGGING = {
     "version": 1,

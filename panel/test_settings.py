@@ -7,6 +7,10 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgr
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+# The suite's own Redis database, and a queue of each test session's own, so that two
+# sessions on one machine never take each other's tasks.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_QUEUE", f"suite-{os.getpid()}")
 
 from .settings import *  # noqa: E402,F403
 

@@ -1,14 +1,75 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import RedirectView
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import TemplateView
 
-from .views import healthz
+from .views import auth, healthz, imports, organizations, peers, reseller, users
 
 admin.site.site_header = "Hosted Organizations — provider administration"
 admin.site.site_title = "Hosted Organizations"
 
+account_urls = [
+    path("login/", auth.SignInView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
+         name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(),
+         name="password_reset_complete"),
+    path("two-factor/", auth.TwoFactorSetupView.as_view(), name="two_factor_setup"),
+    path("two-factor/verify/", auth.TwoFactorVerifyView.as_view(), name="two_factor_verify"),
+    path("no-account/", TemplateView.as_view(template_name="panel/no_account.html"),
+         name="no_account"),
+]
+
+organization_urls = [
+    path("", organizations.DashboardView.as_view(), name="organization"),
+    path("suspend/", reseller.SuspendView.as_view(enable=False), name="organization_suspend"),
+    path("resume/", reseller.SuspendView.as_view(enable=True), name="organization_resume"),
+    path("users/", users.UserListView.as_view(), name="users"),
+    path("users/new/", users.UserCreateView.as_view(), name="user_create"),
+    path("users/import/", imports.UserImportView.as_view(), name="user_import"),
+    path("users/import/example.csv", imports.UserImportTemplateView.as_view(),
+         name="user_import_example"),
+    path("users/import/<str:batch>/", imports.UserImportProgressView.as_view(),
+         name="user_import_progress"),
+    path("users/import/<str:batch>/status.json", imports.UserImportStatusView.as_view(),
+         name="user_import_status"),
+    path("users/<int:user_id>/", users.UserDetailView.as_view(), name="user"),
+    path("users/<int:user_id>/edit/", users.UserEditView.as_view(), name="user_edit"),
+    path("users/<int:user_id>/password/", users.UserPasswordView.as_view(),
+         name="user_password"),
+    path("users/<int:user_id>/plan/", users.UserPlanView.as_view(), name="user_plan"),
+    path("users/<int:user_id>/enable/", users.UserEnableView.as_view(enable=True),
+         name="user_enable"),
+    path("users/<int:user_id>/disable/", users.UserEnableView.as_view(enable=False),
+         name="user_disable"),
+    path("users/<int:user_id>/delete/", users.UserDeleteView.as_view(), name="user_delete"),
+    path("domains/", organizations.DomainListView.as_view(), name="domains"),
+    path("peers/", peers.PeerListView.as_view(), name="peers"),
+    path("peers/new/", peers.PeerCreateView.as_view(), name="peer_create"),
+    path("peers/<int:account_id>/edit/", peers.PeerEditView.as_view(), name="peer_edit"),
+    path("peers/<int:account_id>/password/", peers.PeerPasswordView.as_view(),
+         name="peer_password"),
+    path("peers/<int:account_id>/remove/", peers.PeerRemoveView.as_view(), name="peer_remove"),
+    path("events/", organizations.OrganizationEventListView.as_view(),
+         name="organization_events"),
+    path("operations/", organizations.OperationListView.as_view(), name="operations"),
+    path("operations/<int:operation_id>/retry/", organizations.OperationRetryView.as_view(),
+         name="operation_retry"),
+    path("changes/", organizations.ChangeLogView.as_view(), name="changelog"),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", auth.HomeView.as_view(), name="home"),
+    path("account/", include(account_urls)),
+    path("organizations/", reseller.OrganizationListView.as_view(), name="organizations"),
+    path("organizations/new/", reseller.SignUpView.as_view(), name="sign_up"),
+    path("organizations/<int:org_id>/", include(organization_urls)),
+    path("hosting-spaces/", reseller.HostingSpaceListView.as_view(), name="hosting_spaces"),
+    path("events/", reseller.EventListView.as_view(), name="events"),
 ]

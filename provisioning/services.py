@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from servicplans.models import HostingPlan, QuotaName, ServicePlan
 
 from . import constants as c
-from . import quotas
+from . import journal, quotas
 from .models import Account, Customer, CustomerAsset, Event, HostingSpace, Role
 from .models.customers import validate_domain_name
 
@@ -50,7 +50,9 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
 
     All or nothing: any failure raises and leaves no row behind."""
     User = get_user_model()
-    name = (name or "").strip()
+    # Names are kept exactly as given (leading and trailing spaces included): the directory
+    # stores them escaped, and the panel must show what the directory holds.
+    name = name or ""
     primary_domain = normalize_domain(primary_domain)
     admin_username = (admin_username or "").strip()
     errors = {}
@@ -58,8 +60,8 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
     if reseller.customer_type_id != c.RESELLER_ORGANIZATION or reseller.is_deleted:
         errors["reseller"] = "Organizations can only be signed up under an active reseller."
     _check_name(name, errors)
-    if "name" not in errors and Customer.objects.organizations().filter(
-            name__iexact=name).exists():
+    if "name" not in errors and Customer.objects.organizations().annotate(
+            lname=Lower("name")).filter(lname=name.lower()).exists():
         errors["name"] = f"An organization named '{name}' already exists."
     _check_domain(primary_domain, errors, "primary_domain")
     if not admin_username:
@@ -107,6 +109,7 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
                  service_plans=[p.name for p in service_plans])
     record_event(organization, c.ASSET_ADDED, actor, asset_type=c.PRIMARY_DOMAIN,
                  name=primary_domain)
+    journal.enqueue(organization, "provision_organization", actor)
     return organization
 
 
@@ -119,6 +122,8 @@ def delete_customer(customer, actor=None):
     customer.status_id = c.DELETED
     customer.save(update_fields=["status", "updated"])
     record_event(customer, c.EVENT_DELETED, actor)
+    if customer.is_user:
+        journal.enqueue(customer, "delete_user", actor)
     return customer
 
 
@@ -135,7 +140,7 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
                 given_name="", surname="", actor=None):
     """Create a business user in an organization, within its quotas."""
     errors = {}
-    display_name = (display_name or "").strip()
+    display_name = display_name or ""
     local_part = (local_part or "").strip()
     domain = normalize_domain(domain)
     _check_name(display_name, errors, "display_name")
@@ -172,4 +177,104 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
     record_event(user, c.CREATED, actor, upn=upn, display_name=display_name)
     if service_plan is not None:
         record_event(user, c.PLAN_SIGNUP, actor, service_plan=service_plan.name)
+    journal.enqueue(user, "provision_user", actor, secret=password, given_name=given_name,
+                    surname=surname)
     return user
+
+
+def _locked(customer):
+    return Customer.objects.select_for_update().get(pk=customer.pk)
+
+
+@transaction.atomic
+def update_user(user, *, display_name, given_name="", surname="", actor=None):
+    user = _locked(user)
+    errors = {}
+    display_name = display_name or ""
+    _check_name(display_name, errors, "display_name")
+    if errors:
+        raise ValidationError(errors)
+    user.name = display_name
+    user.save(update_fields=["name", "updated"])
+    journal.enqueue(user, "rename_user", actor, display_name=display_name,
+                    given_name=given_name, surname=surname)
+    return user
+
+
+@transaction.atomic
+def set_enabled(customer, enabled, actor=None):
+    """Disable or enable a user, or suspend/resume a whole organization (all its users)."""
+    customer = _locked(customer)
+    if customer.is_deleted:
+        raise ValidationError("A deleted customer cannot be enabled or disabled.")
+    status = c.ENABLED if enabled else c.DISABLED
+    if customer.status_id == status:
+        return customer
+    customer.status_id = status
+    customer.save(update_fields=["status", "updated"])
+    if not enabled:
+        # The seed has no "Enabled" event type; enabling is in the change log and journal.
+        record_event(customer, c.EVENT_DISABLED, actor)
+    action = "set_organization_enabled" if customer.is_organization else "set_user_enabled"
+    journal.enqueue(customer, action, actor, enabled=enabled)
+    return customer
+
+
+@transaction.atomic
+def reset_password(user, password, actor=None):
+    errors = {}
+    try:
+        password_validation.validate_password(password or "")
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if not user.is_user:
+        errors["password"] = "Only users have a directory password."
+    if errors:
+        raise ValidationError(errors)
+    journal.enqueue(user, "reset_password", actor, secret=password)
+    return user
+
+
+@transaction.atomic
+def change_plan(user, service_plan, actor=None):
+    """Move a user to another of the organization's available plans, within the quotas."""
+    user = _locked(user)
+    organization = user.organization
+    if service_plan is not None and not organization.available_service_plans.filter(
+            pk=service_plan.pk).exists():
+        raise ValidationError({"service_plan": f"'{service_plan}' is not one of the "
+                                               "organization's available service plans."})
+    old = user.service_plan
+    if old == service_plan:
+        return user
+    if old is None and service_plan is not None:
+        quotas.reserve(organization, QuotaName.MAILBOXES, field="service_plan")
+    growth = _plan_mailbox_mb(service_plan) - _plan_mailbox_mb(old)
+    if growth > 0:
+        quotas.reserve(organization, QuotaName.MAILBOX_DISK_MB, growth, field="service_plan")
+    user.service_plan = service_plan
+    user.save(update_fields=["service_plan", "updated"])
+    record_event(user, c.PLAN_CHANGE, actor, old=old.name if old else None,
+                 new=service_plan.name if service_plan else None)
+    journal.enqueue(user, "change_plan", actor, old_plan=old.pk if old else None,
+                    new_plan=service_plan.pk if service_plan else None)
+    return user
+
+
+@transaction.atomic
+def add_domain(organization, name, asset_type=c.SECONDARY_DOMAIN, actor=None):
+    """Add a secondary or vanity domain: a UPN suffix in the directory, an accepted domain
+    in Exchange, and an AssetAdded event."""
+    name = normalize_domain(name)
+    errors = {}
+    if asset_type not in (c.SECONDARY_DOMAIN, c.VANITY_DOMAIN):
+        errors["asset_type"] = "Only secondary and vanity domains can be added."
+    _check_domain(name, errors, "name")
+    if errors:
+        raise ValidationError(errors)
+    quotas.reserve(organization, QuotaName.DOMAINS, field="name")
+    asset = CustomerAsset.objects.create(customer=organization, asset_type_id=asset_type,
+                                         name=name)
+    record_event(organization, c.ASSET_ADDED, actor, asset_type=asset_type, name=name)
+    journal.enqueue(organization, "add_domain", actor, domain=name)
+    return asset

@@ -11,17 +11,19 @@ log = logging.getLogger(__name__)
 def test_connection(service):
     try:
         if service.kind == ServiceKind.ACTIVE_DIRECTORY:
+            from provisioning.backends import directory_settings
             from provisioning.directory import DirectoryClient
 
-            client = DirectoryClient(service.directory_settings())
+            client = DirectoryClient(directory_settings(service))
             try:
                 who = client.whoami()
             finally:
                 client.close()
             return True, f"Bound to {service.ldap_host} as {who}."
+        from provisioning.backends import exchange_settings
         from provisioning.exchange import ExchangeClient
 
-        vendor = ExchangeClient(service.exchange_settings()).identify()
+        vendor = ExchangeClient(exchange_settings(service)).identify()
         return True, f"WinRM endpoint answered: {vendor}."
     except Exception as exc:  # noqa: BLE001 - the point is to report any failure
         message = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__

@@ -63,12 +63,17 @@ class Service(models.Model):
     exchange_username = models.CharField("account", max_length=255, blank=True)
     exchange_password = EncryptedCharField(max_length=255, blank=True, null=True)
     default_database = models.CharField("default mailbox database", max_length=255, blank=True)
+    updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["server__name", "name"]
 
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()} on {self.server})"
+
+    def updated_marker(self):
+        """Changes when the settings change, so cached clients are rebuilt."""
+        return self.updated.isoformat() if self.updated else ""
 
     def clean(self):
         errors = {}

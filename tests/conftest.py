@@ -1,7 +1,27 @@
-import pytest
-from django.core.management import call_command
+import time
 
-from provisioning.models import Customer
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from provisioning.models import Customer, Operation
+from servers.models import Service, ServiceKind
+from tests.support.worker import CeleryWorker
+
+pytest_plugins = ["tests.support.samba_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def reference_data(request):
+    """A transactional test flushes every table, the migrations' reference data included."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (
+            marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+        from provisioning.reference_data import load_all
+
+        load_all()
 
 
 @pytest.fixture
@@ -14,3 +34,110 @@ def demo(db):
 @pytest.fixture
 def reseller(demo):
     return demo.parent
+
+
+@pytest.fixture(scope="session")
+def worker_env(django_db_setup):
+    return {
+        "DJANGO_SETTINGS_MODULE": "panel.test_settings",
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
+            **{k: connection.settings_dict[k] or "" for k in ("USER", "HOST", "PORT", "NAME")}),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "PROVISIONING_BACKEND": "live",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        # Short enough that a lost worker's task comes back within a test.
+        "CELERY_VISIBILITY_TIMEOUT": "8",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "2",
+        "CELERY_UNACKED_MUTEX_EXPIRE": "5",
+        "OPERATION_LEASE_SECONDS": "8",
+        "OPERATION_BACKOFF_BASE": "1.6",
+        "OPERATION_MAX_ATTEMPTS": "12",
+    }
+
+
+@pytest.fixture(scope="session")
+def celery_session_worker(worker_env):
+    worker = CeleryWorker(worker_env).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker(celery_session_worker):
+    """The session's worker, started again if a test killed it."""
+    if not celery_session_worker.is_running:
+        celery_session_worker.start()
+    return celery_session_worker
+
+
+def wait_for_operations(*operations, timeout=60):
+    """Wait until the operations (default: all) are finished; return them fresh."""
+    deadline = time.monotonic() + timeout
+    while True:
+        queryset = Operation.objects.all()
+        if operations:
+            queryset = queryset.filter(pk__in=[o.pk for o in operations])
+        pending = queryset.exclude(state__in=["succeeded", "failed", "cancelled"])
+        if not pending.exists():
+            return list(queryset.order_by("pk"))
+        if time.monotonic() > deadline:
+            raise AssertionError("operations still pending: " + ", ".join(
+                f"#{o.pk} {o.action} {o.state} ({o.last_error})" for o in pending))
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, settings):
+    """The demo data with its Active Directory service pointed at the suite's Samba DC,
+    provisioned by the real worker."""
+    settings.PROVISIONING_BACKEND = "live"
+    with transaction.atomic():
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        service = Service.objects.get(kind=ServiceKind.ACTIVE_DIRECTORY)
+        service.ldap_host = directory_settings.host
+        service.ldap_port = directory_settings.port
+        service.use_ssl = True
+        service.verify_ca = True
+        with open(directory_settings.ca_file) as ca:
+            service.ca_certificate = ca.read()
+        service.base_dn = directory_settings.base_dn
+        service.bind_dn = directory_settings.bind_dn
+        service.bind_password = directory_settings.bind_password
+        service.save()
+    operations = wait_for_operations()
+    assert {o.state for o in operations} == {"succeeded"}, [
+        (o.action, o.last_error) for o in operations]
+    return Customer.objects.organizations().get(name="Contoso")
+
+
+# --- The browser panel -------------------------------------------------------------------
+
+PANEL_PASSWORD = "Demo-Panel-2026!"
+
+
+@pytest.fixture
+def eager_dryrun(settings):
+    """Operations run in-process on commit, through the dry-run backend."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.PROVISIONING_BACKEND = "dryrun"
+    return settings
+
+
+@pytest.fixture
+def contoso_peers(demo):
+    """One Contoso panel account per peer role (besides the seeded helpdesk)."""
+    from provisioning.models import Role
+    from tests.support.views import make_peer
+
+    return {role: make_peer(demo, f"contoso-{role.value.replace('_', '-')}", role)
+            for role in (Role.PEER_FULL_ADMIN, Role.PEER_USER_MANAGER, Role.PEER_READ_ONLY)}
+
+
+@pytest.fixture
+def other_tenant(demo):
+    """A second reseller, Litware, with its organization Fabrikam, a user, a peer and a
+    failed operation: the ids another tenant must never reach."""
+    from tests.support.views import make_other_tenant
+
+    return make_other_tenant()

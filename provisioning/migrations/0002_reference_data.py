@@ -2,21 +2,11 @@
 
 from django.db import migrations
 
-from provisioning import constants as c
-
-TABLES = {
-    "CustomerType": c.CUSTOMER_TYPES,
-    "StatusType": c.STATUS_TYPES,
-    "AssetType": c.ASSET_TYPES,
-    "EventType": c.EVENT_TYPES,
-}
-
 
 def load(apps, schema_editor):
-    for model_name, rows in TABLES.items():
-        model = apps.get_model("provisioning", model_name)
-        for name, description in rows.items():
-            model.objects.update_or_create(name=name, defaults={"description": description})
+    from provisioning.reference_data import load_types
+
+    load_types(apps)
 
 
 class Migration(migrations.Migration):

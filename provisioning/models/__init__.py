@@ -9,6 +9,7 @@ from .customers import (
     StatusType,
 )
 from .events import Event, EventType
+from .operations import FINISHED_STATES, Operation, OperationState
 
 __all__ = [
     "Account",
@@ -18,6 +19,9 @@ __all__ = [
     "CustomerType",
     "Event",
     "EventType",
+    "FINISHED_STATES",
+    "Operation",
+    "OperationState",
     "HostingSpace",
     "HostingSpaceQuota",
     "Role",

@@ -2,17 +2,11 @@
 
 from django.db import migrations
 
-from provisioning.constants import FEATURE_TYPES
-
 
 def load(apps, schema_editor):
-    FeatureType = apps.get_model("servicplans", "FeatureType")
-    for name, native_attribute, parent_node, description in FEATURE_TYPES:
-        FeatureType.objects.update_or_create(
-            name=name,
-            defaults={"native_attribute": native_attribute, "parent_node": parent_node,
-                      "description": description},
-        )
+    from provisioning.reference_data import load_feature_types
+
+    load_feature_types(apps)
 
 
 class Migration(migrations.Migration):

@@ -1,3 +1,5 @@
+"""The browser panel, one module per concern; `healthz` serves the load balancers."""
+
 from django.db import connection
 from django.http import JsonResponse
 

@@ -1,0 +1,162 @@
+"""What every panel page shares: sign-in and two-factor checks, the role's permissions, the
+organization resolved through `provisioning.scoping`, and service errors shown on forms."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView
+from django_otp import user_has_device
+
+from panel.forms import apply_errors
+from provisioning import scoping
+from provisioning.models import Customer
+
+
+class Permissions:
+    """Lets templates ask `{% if can.user_create %}` for the permission "user.create"."""
+
+    def __init__(self, user):
+        self.user = user
+
+    def __getitem__(self, key):
+        return scoping.can(self.user, key.replace("_", ".", 1))
+
+
+def two_factor_redirect(request):
+    user = request.user
+    if user.is_verified():
+        return None
+    query = urlencode({"next": request.get_full_path()})
+    if user_has_device(user):
+        return redirect(f"{reverse('two_factor_verify')}?{query}")
+    if settings.REQUIRE_TWO_FACTOR:
+        messages.info(request, "Your provider requires two-factor authentication: "
+                               "set it up to continue.")
+        return redirect(f"{reverse('two_factor_setup')}?{query}")
+    return None
+
+
+class PanelMixin:
+    """Signed in, past two-factor, with a panel account whose role allows `permission`."""
+
+    permission = None
+    two_factor_exempt = False
+    title = ""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+        self.account = scoping.account_of(request.user)
+        if self.account is None:
+            raise PermissionDenied("This login has no panel account.")
+        if not self.two_factor_exempt:
+            response = two_factor_redirect(request)
+            if response is not None:
+                return response
+        # Resolve the objects first, so a foreign id answers 404 whatever the role.
+        self.resolve(request, *args, **kwargs)
+        if self.permission:
+            scoping.require(request.user, self.permission)
+        return super().dispatch(request, *args, **kwargs)
+
+    def resolve(self, request, *args, **kwargs):
+        pass
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.setdefault("title", self.title)
+        context.update(account=self.account, can=Permissions(self.request.user),
+                       home_organization=scoping.home_organization(self.request.user))
+        return context
+
+
+class OrganizationMixin(PanelMixin):
+    """Pages under /organizations/<org_id>/: the organization comes from the user's scope."""
+
+    section = ""
+
+    def resolve(self, request, *args, **kwargs):
+        self.organization = scoping.get_organization_or_404(request.user, kwargs["org_id"])
+        super().resolve(request, *args, **kwargs)
+
+    def organization_users(self):
+        return Customer.objects.filter(parent_id=self.organization.pk).users().live()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(organization=self.organization, section=self.section)
+        return context
+
+
+class UserMixin(OrganizationMixin):
+    section = "users"
+
+    def resolve(self, request, *args, **kwargs):
+        super().resolve(request, *args, **kwargs)
+        self.customer = get_object_or_404(
+            self.organization_users().select_related("service_plan"), pk=kwargs["user_id"])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["customer"] = self.customer
+        return context
+
+
+class ServiceFormView(FormView):
+    """A form whose valid data goes to one service call; its ValidationError returns to the
+    form, field by field."""
+
+    success_message = ""
+
+    def perform(self, form):
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            self.result = self.perform(form)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+            return self.form_invalid(form)
+        if self.success_message:
+            messages.success(self.request, self.success_message.format(form=form,
+                                                                       result=self.result))
+        return redirect(self.get_success_url())
+
+
+class ConfirmView(TemplateView):
+    """GET asks "are you sure?", POST does it: destructive actions never run on a link."""
+
+    template_name = "panel/confirm.html"
+    question = ""
+    detail = ""
+    button = "Confirm"
+    danger = True
+    success_message = ""
+
+    def perform(self):
+        raise NotImplementedError
+
+    def get_success_url(self):
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(question=self.question.format(view=self),
+                       detail=self.detail.format(view=self), button=self.button,
+                       danger=self.danger, cancel_url=self.get_success_url())
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            self.perform()
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            if self.success_message:
+                messages.success(request, self.success_message.format(view=self))
+        return redirect(self.get_success_url())

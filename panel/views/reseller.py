@@ -1,0 +1,172 @@
+"""Reseller pages: its organizations, signing new ones up, suspending them, its hosting
+spaces with their quota usage, and its customers' events (with a CSV export)."""
+
+import csv
+
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.generic import TemplateView
+from django_tables2 import RequestConfig
+
+from panel.filtersets import EventFilterSet, OrganizationFilterSet
+from panel.forms.organizations import SignUpForm
+from panel.tables import EventTable, OrganizationTable
+from provisioning import constants as c
+from provisioning import quotas, scoping, services
+from provisioning.models import CustomerAsset, Event, HostingSpace
+
+from .base import ConfirmView, PanelMixin, ServiceFormView
+
+PER_PAGE = 25
+
+
+class OrganizationListView(PanelMixin, TemplateView):
+    """The "Hosted Organizations" entry point: every organization in the account's subtree."""
+
+    template_name = "panel/reseller/organizations.html"
+    permission = "organization.view"
+    title = "Hosted organizations"
+
+    def get_context_data(self, **kwargs):
+        primary = CustomerAsset.objects.filter(customer=OuterRef("pk"),
+                                               asset_type_id=c.PRIMARY_DOMAIN).values("name")[:1]
+        queryset = scoping.organizations(self.request.user).annotate(
+            primary_domain=Subquery(primary),
+            user_count=Count("children", filter=Q(children__customer_type_id=c.BUSINESS_USER)
+                             & ~Q(children__status_id=c.DELETED)),
+        ).order_by("name", "pk")
+        filterset = OrganizationFilterSet(self.request.GET, queryset=queryset)
+        table = OrganizationTable(filterset.qs)
+        RequestConfig(self.request, paginate={"per_page": PER_PAGE}).configure(table)
+        return super().get_context_data(table=table, filter=filterset, **kwargs)
+
+
+class SignUpView(PanelMixin, ServiceFormView):
+    template_name = "panel/reseller/sign_up.html"
+    form_class = SignUpForm
+    permission = "organization.sign_up"
+    title = "Sign up an organization"
+    success_message = "{result.name} is signed up; its directory and mailboxes are being " \
+                      "provisioned."
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def perform(self, form):
+        data = form.cleaned_data
+        return services.sign_up_organization(
+            reseller=data["reseller"], name=data["name"], primary_domain=data["primary_domain"],
+            admin_username=data["admin_username"], admin_password=data["admin_password"],
+            admin_email=data["admin_email"], hosting_plan=data["hosting_plan"],
+            service_plans=data["service_plans"], actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("organization", args=[self.result.pk])
+
+
+class SuspendView(PanelMixin, ConfirmView):
+    permission = "organization.suspend"
+    enable = False
+
+    def resolve(self, request, *args, **kwargs):
+        self.organization = scoping.get_organization_or_404(request.user, kwargs["org_id"])
+
+    @property
+    def question(self):
+        verb = "Resume" if self.enable else "Suspend"
+        return f"{verb} {{view.organization.name}}?"
+
+    @property
+    def detail(self):
+        if self.enable:
+            return "Its users can sign in and receive mail again."
+        return "All its users are disabled in the directory until you resume it."
+
+    @property
+    def button(self):
+        return "Resume" if self.enable else "Suspend"
+
+    @property
+    def danger(self):
+        return not self.enable
+
+    @property
+    def success_message(self):
+        return "{view.organization.name} is " + ("resumed." if self.enable else "suspended.")
+
+    def perform(self):
+        services.set_enabled(self.organization, self.enable, actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("organization", args=[self.organization.pk])
+
+
+class HostingSpaceListView(PanelMixin, TemplateView):
+    template_name = "panel/reseller/hosting_spaces.html"
+    permission = "reseller.view"
+    title = "Hosting spaces"
+
+    def get_context_data(self, **kwargs):
+        spaces = scoping.restrict(HostingSpace.objects.all(), self.request.user).exclude(
+            status_id=c.DELETED).exclude(customer__status_id=c.DELETED).select_related(
+            "customer", "hosting_plan").prefetch_related(
+            "quota_overrides", "hosting_plan__quotas").order_by("customer__name", "pk")
+        page = Paginator(spaces, 10).get_page(self.request.GET.get("page"))
+        rows = [(space, quotas.usage(space)) for space in page]
+        return super().get_context_data(page=page, rows=rows, **kwargs)
+
+
+class EventListView(PanelMixin, TemplateView):
+    """Events of every customer in scope; `?export=csv` downloads the filtered list."""
+
+    template_name = "panel/events.html"
+    permission = "event.view"
+    title = "Events"
+
+    def events(self):
+        queryset = scoping.restrict(Event.objects.all(), self.request.user).select_related(
+            "customer", "actor")
+        return EventFilterSet(self.request.GET, queryset=queryset)
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("export") == "csv":
+            return events_csv(self.events().qs, "events")
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        filterset = self.events()
+        table = EventTable(filterset.qs)
+        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
+        return super().get_context_data(table=table, filter=filterset, **kwargs)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_safe(value):
+    # A cell starting with = + - @ would run as a formula in a spreadsheet.
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def events_csv(queryset, name):
+    writer = csv.writer(_Echo())
+    header = ["occurred_at", "event_type", "customer", "upn", "actor", "data"]
+
+    def rows():
+        yield writer.writerow(header)
+        for event in queryset.iterator(chunk_size=2000):
+            yield writer.writerow([_csv_safe(v) for v in (
+                event.occurred_at.isoformat(), event.event_type_id, event.customer.name,
+                event.customer.upn, event.actor.username if event.actor else "",
+                "; ".join(f"{k}={v}" for k, v in event.data.items()))])
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    return response

@@ -1,0 +1,151 @@
+"""An organization's users: list, create, edit, password, enable/disable, plan, delete."""
+
+from django.urls import reverse
+from django.views.generic import TemplateView
+from django_tables2 import RequestConfig
+
+from panel.filtersets import UserFilterSet
+from panel.forms import NewPasswordForm
+from panel.forms.users import ChangePlanForm, UserCreateForm, UserEditForm
+from panel.tables import UserTable
+from provisioning import services
+from provisioning.models import Operation
+
+from .base import ConfirmView, OrganizationMixin, ServiceFormView, UserMixin
+
+
+class UserListView(OrganizationMixin, TemplateView):
+    template_name = "panel/users/list.html"
+    permission = "user.view"
+    section = "users"
+    title = "Users"
+
+    def get_context_data(self, **kwargs):
+        users = self.organization_users().select_related("service_plan").order_by("name", "pk")
+        filterset = UserFilterSet(self.request.GET, queryset=users)
+        table = UserTable(filterset.qs)
+        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
+        return super().get_context_data(table=table, filter=filterset, **kwargs)
+
+
+class UserCreateView(OrganizationMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = UserCreateForm
+    permission = "user.create"
+    section = "users"
+    title = "New user"
+    success_message = "{result.upn} is created and being provisioned."
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organization": self.organization}
+
+    def perform(self, form):
+        return services.create_user(self.organization, actor=self.request.user,
+                                    **form.service_arguments())
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.result.pk])
+
+
+class UserDetailView(UserMixin, TemplateView):
+    template_name = "panel/users/detail.html"
+    permission = "user.view"
+
+    def get_context_data(self, **kwargs):
+        user = self.customer
+        return super().get_context_data(
+            title=user.name,
+            events=user.events.select_related("actor")[:10],
+            operations=Operation.objects.filter(customer=user).order_by("-pk")[:10],
+            features=user.service_plan.feature_values() if user.service_plan else {},
+            **kwargs)
+
+
+class UserEditView(UserMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = UserEditForm
+    permission = "user.edit"
+    title = "Edit user"
+    success_message = "{result.name} is saved."
+
+    def get_initial(self):
+        return {"display_name": self.customer.name}
+
+    def perform(self, form):
+        return services.update_user(self.customer, actor=self.request.user,
+                                    **form.cleaned_data)
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
+class UserPasswordView(UserMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = NewPasswordForm
+    permission = "user.reset_password"
+    title = "Reset password"
+    success_message = "The new password is being set in the directory."
+
+    def perform(self, form):
+        return services.reset_password(self.customer, form.cleaned_data["password"],
+                                       actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
+class UserPlanView(UserMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = ChangePlanForm
+    permission = "user.change_plan"
+    title = "Change service plan"
+    success_message = "The plan is changed; the mailbox is being updated."
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organization": self.organization}
+
+    def get_initial(self):
+        return {"service_plan": self.customer.service_plan_id}
+
+    def perform(self, form):
+        return services.change_plan(self.customer, form.cleaned_data["service_plan"],
+                                    actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
+class UserEnableView(UserMixin, ConfirmView):
+    permission = "user.set_enabled"
+    enable = True
+
+    def get_context_data(self, **kwargs):
+        verb = "Enable" if self.enable else "Disable"
+        self.question = f"{verb} {{view.customer.name}} ({{view.customer.upn}})?"
+        self.detail = ("They can sign in and receive mail again." if self.enable else
+                       "They cannot sign in until enabled again; their mailbox is kept.")
+        self.button, self.danger = verb, not self.enable
+        return super().get_context_data(**kwargs)
+
+    def perform(self):
+        services.set_enabled(self.customer, self.enable, actor=self.request.user)
+        self.success_message = "{view.customer.upn} is " + ("enabled." if self.enable
+                                                           else "disabled.")
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
+class UserDeleteView(UserMixin, ConfirmView):
+    permission = "user.delete"
+    question = "Delete {view.customer.name} ({view.customer.upn})?"
+    detail = ("The user is removed from the directory and its mailbox is disconnected. "
+              "This frees a place in the organization's quota.")
+    button = "Delete user"
+    success_message = "{view.customer.upn} is deleted."
+
+    def perform(self):
+        services.delete_customer(self.customer, actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("users", args=[self.organization.pk])

@@ -1,0 +1,94 @@
+"""Peer accounts: delegated panel logins of an organization, each limited by its role.
+
+An account may only create, change or remove accounts whose role ranks below its own
+(see `scoping.RANK`): a peer can never touch the primary administrator, and nobody can give a
+role at or above their own. Removing an account deactivates its login; the row stays because
+events and the change log point at it."""
+
+from django.contrib.auth import get_user_model, password_validation
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from . import scoping
+from .models import Account, Role
+from .models.accounts import PEER_ROLES
+
+
+def peers_of(organization):
+    """The organization's active panel accounts, the primary administrator first."""
+    return (Account.objects.filter(customer=organization, user__is_active=True)
+            .select_related("user").order_by("created", "pk"))
+
+
+def _check_role(role, actor, errors):
+    if role not in PEER_ROLES:
+        errors["role"] = "Choose a peer role."
+    elif role not in scoping.assignable_roles(actor):
+        errors["role"] = "You can only give a role below your own."
+
+
+def _check_can_act_on(account, actor):
+    if not scoping.outranks(actor, account):
+        raise PermissionDenied("You cannot change an account whose role is not below yours.")
+
+
+@transaction.atomic
+def create_peer(organization, *, username, password, role, email="", first_name="",
+                last_name="", actor):
+    User = get_user_model()
+    username = (username or "").strip()
+    errors = {}
+    if not username:
+        errors["username"] = "Enter a login name."
+    elif User.objects.filter(username__iexact=username).exists():
+        errors["username"] = f"The login '{username}' is already taken."
+    _check_role(role, actor, errors)
+    try:
+        password_validation.validate_password(password or "", User(username=username,
+                                                                    email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    user.set_password(password)
+    user.save()
+    return Account.objects.create(user=user, customer=organization, role=role)
+
+
+@transaction.atomic
+def update_peer(account, *, role, email="", first_name="", last_name="", actor):
+    _check_can_act_on(account, actor)
+    errors = {}
+    _check_role(role, actor, errors)
+    if errors:
+        raise ValidationError(errors)
+    user = account.user
+    user.email, user.first_name, user.last_name = email, first_name, last_name
+    user.save(update_fields=["email", "first_name", "last_name"])
+    if account.role != role:
+        account.role = role
+        account.save(update_fields=["role"])
+    return account
+
+
+@transaction.atomic
+def set_peer_password(account, password, *, actor):
+    _check_can_act_on(account, actor)
+    try:
+        password_validation.validate_password(password or "", account.user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    account.user.set_password(password)
+    account.user.save(update_fields=["password"])
+    return account
+
+
+@transaction.atomic
+def remove_peer(account, *, actor):
+    _check_can_act_on(account, actor)
+    if account.role == Role.PRIMARY_ADMIN:
+        raise PermissionDenied("The primary administrator cannot be removed.")
+    account.user.is_active = False
+    account.user.save(update_fields=["is_active"])
+    return account

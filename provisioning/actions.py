@@ -1,0 +1,286 @@
+"""What each journaled operation does, as ordered, idempotent steps.
+
+Like django-orchestra's backends, an action is a small class: its steps run in order, each
+is safe to run again ("exists and matches" is success), and a step recorded as done by an
+earlier attempt is skipped. An action whose failure would leave a half-made object behind
+says how to undo what it did (compensate)."""
+
+import logging
+import threading
+
+from django.utils import timezone
+
+from . import backends
+from . import constants as c
+from .directory import ObjectExistsError, PermanentDirectoryError
+from .models import Customer
+
+log = logging.getLogger(__name__)
+
+# Features whose parent node is "properties" are directory attributes on the user.
+PROPERTY_NODE = "properties"
+
+
+class Context:
+    """One run of one operation: the customer, the secret (never persisted), the steps."""
+
+    def __init__(self, operation, secret=None):
+        self.operation = operation
+        self.customer = operation.customer
+        self.params = operation.params
+        self.secret = secret
+        self.steps = [dict(step) for step in operation.steps]
+        self.backend_log = []
+        self._directory = None
+        self._mark = 0
+
+    @property
+    def directory(self):
+        if self._directory is None:
+            self._directory = backends.directory_for(self.customer)
+            if backends.is_dry_run():
+                prime_dry_run(self._directory, self.customer)
+            self._mark = len(getattr(self._directory, "journal", []))
+        return self._directory
+
+    def finish(self):
+        journal = getattr(self._directory, "journal", None)
+        if journal is not None:
+            self.backend_log = journal[self._mark:]
+            del journal[self._mark:]
+
+    def done(self, name):
+        return next((s for s in self.steps if s["name"] == name and s["state"] == "done"),
+                    None)
+
+    def step(self, name, function):
+        """Run a step unless an earlier attempt did it; record its result."""
+        previous = self.done(name)
+        if previous is not None:
+            return previous.get("result")
+        result = function()
+        self.steps = [s for s in self.steps if s["name"] != name]
+        self.steps.append({"name": name, "state": "done", "result": result,
+                           "at": timezone.now().isoformat()})
+        return result
+
+    def note(self, name, state, detail=""):
+        self.steps.append({"name": name, "state": state, "detail": detail,
+                           "at": timezone.now().isoformat()})
+
+    def guid(self, customer=None):
+        customer = customer or self.customer
+        if customer.object_guid is None:
+            raise PermanentDirectoryError(
+                f"'{customer}' has not been provisioned in the directory yet.")
+        return str(customer.object_guid)
+
+
+def prime_dry_run(directory, customer):
+    """The dry-run directory lives in memory: after a restart, rebuild what the panel has
+    already provisioned for this organization, so the next operation journals only its own
+    writes."""
+    org = customer.organization
+    if org is None or org.object_guid is None:
+        return
+    if directory.get_by_guid(str(org.object_guid)) is not None:
+        return
+    directory.ensure_org_ou(org.name)
+    directory.ensure_org_group(org.name)
+    for user in Customer.objects.filter(parent=org).users().exclude(object_guid=None):
+        local_part = user.upn.split("@", 1)[0]
+        directory.ensure_user(org.name, sam_account_name=local_part[:20], upn=user.upn,
+                              display_name=user.name, given_name="", surname="",
+                              password="dry-run")
+
+
+def link(customer, guid, entry=None):
+    """Store the directory GUID, and refresh the cached UPN and name from what AD holds."""
+    fields = {"object_guid": guid}
+    if entry is not None and customer.is_user:
+        fields["upn"] = entry.get("userPrincipalName") or customer.upn
+        fields["name"] = entry.get("displayName") or customer.name
+    Customer.objects.filter(pk=customer.pk).update(updated=timezone.now(), **fields)
+    for name, value in fields.items():
+        setattr(customer, name, value)
+
+
+def property_attributes(plan):
+    """The plan's directory attributes: {native_attribute: value} for "properties" features."""
+    if plan is None:
+        return {}
+    return {f.feature_type.native_attribute: f.value
+            for f in plan.features.select_related("feature_type")
+            if f.feature_type.parent_node == PROPERTY_NODE}
+
+
+class Action:
+    def run(self, ctx):
+        raise NotImplementedError
+
+    def compensate(self, ctx):
+        """Undo what a failed run left half-made. Default: nothing is left half-made."""
+
+
+class ProvisionOrganization(Action):
+    """OU under the root OU, its UPN suffixes, its universal security group."""
+
+    def run(self, ctx):
+        org = ctx.customer
+        directory = ctx.directory
+        ctx.step("root_ou", directory.ensure_root_ou)
+        guid = ctx.step("org_ou", lambda: directory.ensure_org_ou(org.name))
+        link(org, guid)
+        for domain in org.assets.exclude(status_id=c.DELETED).values_list("name", flat=True):
+            ctx.step(f"upn_suffix:{domain}", lambda d=domain: directory.add_upn_suffix(org.name, d))
+        ctx.step("group", lambda: directory.ensure_org_group(org.name))
+
+    def compensate(self, ctx):
+        org = ctx.customer
+        directory = ctx.directory
+        try:
+            group = ctx.done("group")
+            if group is not None:
+                directory.delete(group["result"])
+            ou = ctx.done("org_ou")
+            if ou is not None:
+                directory.delete(ou["result"])
+                Customer.objects.filter(pk=org.pk).update(object_guid=None)
+            ctx.note("rollback", "done", "removed the organization's group and OU")
+        except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
+            ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+
+
+class ProvisionUser(Action):
+    """The user, created disabled, given its password, enabled, put in the org's group;
+    then the plan's directory attributes."""
+
+    def run(self, ctx):
+        user = ctx.customer
+        if ctx.secret is None and not ctx.done("user"):
+            raise PermanentDirectoryError("The user's password is missing.")
+        guid = ctx.step("user", lambda: self.create(ctx, user))
+        link(user, guid)
+        attributes = property_attributes(user.service_plan)
+        if attributes:
+            ctx.step("properties", lambda: ctx.directory.set_attributes(guid, attributes))
+
+    def create(self, ctx, user):
+        """Another worker may take the same logon name or CN a moment earlier: then pick
+        the next free one. Anything else taken is the customer's to resolve."""
+        directory = ctx.directory
+        local_part = user.upn.split("@", 1)[0]
+        cn = user.name
+        for _ in range(5):
+            sam = directory.make_sam_account_name(local_part)
+            try:
+                return directory.ensure_user(
+                    user.organization.name, sam_account_name=sam, upn=user.upn,
+                    display_name=user.name, given_name=ctx.params.get("given_name", ""),
+                    surname=ctx.params.get("surname", ""), password=ctx.secret, cn=cn)
+            except ObjectExistsError:
+                if directory.find_by_upn(user.upn) is not None:
+                    raise  # the UPN itself belongs to an object outside this organization
+                holder = directory.find_by_sam(sam)
+                if holder is not None and holder.get("userPrincipalName") != user.upn:
+                    continue
+                # Two users may share a display name; their CNs in one OU may not.
+                cn = f"{user.name} ({local_part})"
+        raise PermanentDirectoryError(f"Could not find a free logon name for {user.upn}.")
+
+    def compensate(self, ctx):
+        user = ctx.customer
+        try:
+            entry = ctx.directory.find_in_org(user.organization.name, user.upn)
+            if entry is not None:
+                ctx.directory.delete(entry["objectGUID"])
+                Customer.objects.filter(pk=user.pk).update(object_guid=None)
+                ctx.note("rollback", "done", "removed the half-made user")
+        except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
+            ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+
+
+class RenameUser(Action):
+    def run(self, ctx):
+        p = ctx.params
+        entry = ctx.step("rename", lambda: ctx.directory.rename(
+            ctx.guid(), cn=p["display_name"], display_name=p["display_name"],
+            given_name=p.get("given_name", ""), surname=p.get("surname", "")))
+        link(ctx.customer, ctx.guid(), entry)
+
+
+class SetUserEnabled(Action):
+    def run(self, ctx):
+        ctx.step("user_account_control",
+                 lambda: ctx.directory.set_enabled(ctx.guid(), ctx.params["enabled"]))
+
+
+class SetOrganizationEnabled(Action):
+    """Suspending an organization disables every one of its users in the directory;
+    resuming enables those that are not disabled on their own."""
+
+    def run(self, ctx):
+        enabled = ctx.params["enabled"]
+        users = Customer.objects.filter(parent=ctx.customer).users().live().exclude(
+            object_guid=None)
+        if enabled:
+            users = users.filter(status_id=c.ENABLED)
+        for guid in users.values_list("object_guid", flat=True):
+            ctx.step(f"user:{guid}", lambda g=guid: ctx.directory.set_enabled(str(g), enabled))
+
+
+class ResetPassword(Action):
+    def run(self, ctx):
+        if ctx.secret is None:
+            raise PermanentDirectoryError("The new password is missing.")
+        ctx.step("password", lambda: ctx.directory.set_password(ctx.guid(), ctx.secret))
+
+
+class DeleteUser(Action):
+    """Soft delete: the account is disabled in the directory, and its data is kept."""
+
+    def run(self, ctx):
+        if ctx.customer.object_guid is None:
+            ctx.note("user_account_control", "skipped", "never provisioned")
+            return
+        ctx.step("user_account_control", lambda: ctx.directory.set_enabled(ctx.guid(), False))
+
+
+class ChangePlan(Action):
+    """Applies only what differs between the old plan and the new one."""
+
+    def run(self, ctx):
+        from servicplans.models import ServicePlan
+
+        plans = ServicePlan.objects.in_bulk(
+            [p for p in (ctx.params.get("old_plan"), ctx.params.get("new_plan")) if p])
+        old = property_attributes(plans.get(ctx.params.get("old_plan")))
+        new = property_attributes(plans.get(ctx.params.get("new_plan")))
+        changed = {name: new.get(name) for name in set(old) | set(new)
+                   if old.get(name) != new.get(name)}
+        if changed:
+            ctx.step("properties", lambda: ctx.directory.set_attributes(ctx.guid(), changed))
+
+
+class AddDomain(Action):
+    def run(self, ctx):
+        org = ctx.customer
+        domain = ctx.params["domain"]
+        ctx.step(f"upn_suffix:{domain}", lambda: ctx.directory.add_upn_suffix(org.name, domain))
+
+
+ACTIONS = {
+    "provision_organization": ProvisionOrganization(),
+    "provision_user": ProvisionUser(),
+    "rename_user": RenameUser(),
+    "set_user_enabled": SetUserEnabled(),
+    "set_organization_enabled": SetOrganizationEnabled(),
+    "reset_password": ResetPassword(),
+    "delete_user": DeleteUser(),
+    "change_plan": ChangePlan(),
+    "add_domain": AddDomain(),
+}
+
+# The dry-run backend keeps one in-memory directory per process; its journal must not mix
+# two operations' writes.
+dry_run_lock = threading.RLock()

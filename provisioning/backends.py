@@ -1,0 +1,88 @@
+"""Which directory and Exchange clients an operation talks to.
+
+`live` builds ldap3/pywinrm clients from the services of the customer's virtual server and
+keeps one per service in each worker process, so the LDAP connection is reused. `dryrun`
+runs the same client logic against an in-memory directory and records what it would send."""
+
+import hashlib
+import tempfile
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from servers.models import ServiceKind
+
+from .directory import DirectoryClient, DirectorySettings, DryRunDirectoryClient
+
+_clients = {}
+_lock = threading.Lock()
+
+
+def is_dry_run():
+    return settings.PROVISIONING_BACKEND == "dryrun"
+
+
+def service_for(customer, kind):
+    organization = customer.organization or customer
+    space = organization.hosting_spaces.select_related("hosting_plan__virtual_server").first()
+    if space is None:
+        return None
+    return space.hosting_plan.virtual_server.service_of_kind(kind)
+
+
+def ca_file_for(pem):
+    """ldap3 wants a CA file; write the stored PEM once, named by its hash."""
+    if not pem:
+        return None
+    path = Path(tempfile.gettempdir()) / f"panel-ca-{hashlib.sha256(pem.encode()).hexdigest()}.pem"
+    if not path.exists():
+        path.write_text(pem)
+    return str(path)
+
+
+def directory_settings(service):
+    return DirectorySettings(
+        host=service.ldap_host, port=service.ldap_port, use_ssl=service.use_ssl,
+        start_tls=not service.use_ssl, verify_ca=service.verify_ca,
+        ca_file=ca_file_for(service.ca_certificate), base_dn=service.base_dn,
+        root_ou=service.root_ou, bind_dn=service.bind_dn,
+        bind_password=service.bind_password or "")
+
+
+def directory_for(customer):
+    service = service_for(customer, ServiceKind.ACTIVE_DIRECTORY)
+    if service is None:
+        from .directory import PermanentDirectoryError
+
+        raise PermanentDirectoryError(
+            "The organization's hosting plan has no Active Directory service.")
+    return directory_for_service(service)
+
+
+def directory_for_service(service):
+    key = ("dryrun" if is_dry_run() else "live", service.pk, service.updated_marker())
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            for old in [k for k in _clients if k[:2] == key[:2]]:
+                _clients.pop(old).close()
+            cls = DryRunDirectoryClient if is_dry_run() else DirectoryClient
+            client = _clients[key] = cls(directory_settings(service))
+    return client
+
+
+def reset():
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def exchange_settings(service):
+    from .exchange import ExchangeSettings
+
+    return ExchangeSettings(
+        endpoint=service.winrm_endpoint, transport=service.winrm_transport,
+        username=service.exchange_username, password=service.exchange_password or "",
+        verify_tls=service.winrm_verify_tls, default_database=service.default_database)

@@ -1,0 +1,1258 @@
+"""A WS-Management endpoint that answers like Exchange remote PowerShell, for tests.
+
+It speaks the subset of WS-Man that pywinrm uses (shell Create, Command, Receive,
+Signal, Delete) and accepts exactly one kind of script: the panel's fixed template from
+``provisioning.exchange`` with an allow-listed cmdlet and a base64 JSON literal. It
+parses that template and never executes anything; any other script is recorded in
+``violations`` (it would have run on a real server) and answered with an error.
+
+Exchange itself is emulated in memory (accepted domains, address lists, GALs, OABs,
+address book policies, users and mailboxes) with Exchange's own error messages, so
+the client's idempotency and error classification are tested against realistic
+answers. ``fail_next`` injects timeouts, dropped connections and Exchange errors.
+
+Run standalone for development::
+
+    python -m tests.support.wsman_server --port 5985 --user admin --password secret
+
+and look at the emulated organization with ``curl http://127.0.0.1:5985/state``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import copy
+import hmac
+import json
+import os
+import re
+import socket
+import tempfile
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from xml.sax.saxutils import escape
+
+from provisioning.exchange import (
+    CMDLET_PLACEHOLDER,
+    COMMAND_PREFIX,
+    ERROR_MARKER,
+    PARAMS_PLACEHOLDER,
+    RESULT_MARKER,
+    SCRIPT_TEMPLATE,
+    parse_quota_bytes,
+)
+
+NS = {
+    "env": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+}
+ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+ACTION_COMMAND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command"
+ACTION_RECEIVE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive"
+ACTION_SIGNAL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal"
+WSMAN_TIMEOUT_CODE = 2150858793
+WSMAN_SHELL_NOT_FOUND_CODE = 2150858843
+
+FAULT_KINDS = frozenset(
+    {"timeout", "timeout_after", "wsman_timeout", "error", "busy", "unavailable", "drop"}
+)
+
+
+def _template_pattern() -> re.Pattern[str]:
+    # The expected script is the template itself; only the two placeholders may vary,
+    # and only within alphabets that cannot close the single quotes around them.
+    assert SCRIPT_TEMPLATE.count(CMDLET_PLACEHOLDER) == 1
+    assert SCRIPT_TEMPLATE.count(PARAMS_PLACEHOLDER) == 1
+    head, rest = SCRIPT_TEMPLATE.split(CMDLET_PLACEHOLDER)
+    middle, tail = rest.split(PARAMS_PLACEHOLDER)
+    return re.compile(
+        re.escape(head)
+        + r"(?P<cmdlet>[A-Z][a-z]+-[A-Za-z]+)"
+        + re.escape(middle)
+        + r"(?P<params>[A-Za-z0-9+/]*={0,2})"
+        + re.escape(tail)
+    )
+
+
+TEMPLATE_PATTERN = _template_pattern()
+
+
+# ----------------------------------------------------------------- Exchange errors
+
+
+class CmdletError(Exception):
+    """An error as the template's catch block would report it."""
+
+    def __init__(self, message: str, exception: str, category: str, error_id: str) -> None:
+        super().__init__(message)
+        self.payload = {
+            "message": message,
+            "exception": exception,
+            "category": category,
+            "reason": exception.rsplit(".", 1)[-1],
+            "error_id": error_id,
+        }
+
+
+def _task(cmdlet: str) -> str:
+    return "Microsoft.Exchange.Management.Tasks." + cmdlet.replace("-", "")
+
+
+def not_found(cmdlet: str, identity: str, dc: str) -> CmdletError:
+    return CmdletError(
+        f"The operation couldn't be performed because object '{identity}' "
+        f"couldn't be found on '{dc}'.",
+        "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+        "NotSpecified",
+        "[FailureCategory=Cmdlet-ManagementObjectNotFoundException] 2A6FBB4E," + _task(cmdlet),
+    )
+
+
+def already_exists(cmdlet: str, dn: str, dc: str) -> CmdletError:
+    return CmdletError(
+        f"Active Directory operation failed on {dc}. The object '{dn}' already exists.",
+        "Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException",
+        "NotSpecified",
+        "[FailureCategory=Cmdlet-ADObjectAlreadyExistsException] 5BA6E8B1," + _task(cmdlet),
+    )
+
+
+def parameter_not_found(cmdlet: str, name: str) -> CmdletError:
+    return CmdletError(
+        f"A parameter cannot be found that matches parameter name '{name}'.",
+        "System.Management.Automation.ParameterBindingException",
+        "InvalidArgument",
+        "NamedParameterNotFound," + _task(cmdlet),
+    )
+
+
+def bad_argument(cmdlet: str, name: str, why: str) -> CmdletError:
+    return CmdletError(
+        f"Cannot process argument transformation on parameter '{name}'. {why}",
+        "System.Management.Automation.ParameterBindingArgumentTransformationException",
+        "InvalidData",
+        "ParameterArgumentTransformationError," + _task(cmdlet),
+    )
+
+
+def missing_mandatory(cmdlet: str, names: list[str]) -> CmdletError:
+    return CmdletError(
+        "Cannot process command because of one or more missing mandatory parameters: "
+        + " ".join(names)
+        + ".",
+        "System.Management.Automation.ParameterBindingException",
+        "InvalidArgument",
+        "MissingMandatoryParameter," + _task(cmdlet),
+    )
+
+
+# ------------------------------------------------------------ parameter binding
+
+STR, BOOL, LIST, QUOTA = "str", "bool", "list", "quota"
+INCLUDED_RECIPIENTS = {
+    "allrecipients": "AllRecipients",
+    "mailboxusers": "MailboxUsers",
+    "mailcontacts": "MailContacts",
+    "mailgroups": "MailGroups",
+    "mailusers": "MailUsers",
+    "resources": "Resources",
+    "none": "None",
+}
+_CUSTOM_ATTRIBUTES = {f"CustomAttribute{n}": STR for n in range(1, 16)}
+_LIST_FILTER = {
+    "Name": STR,
+    "DisplayName": STR,
+    "IncludedRecipients": STR,
+    "ConditionalCustomAttribute1": LIST,
+    "ConditionalCompany": LIST,
+    "ConditionalDepartment": LIST,
+    "RecipientFilter": STR,
+}
+
+# name -> (parameters and their types, mandatory parameters)
+CMDLETS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "Get-AcceptedDomain": ({"Identity": STR}, ()),
+    "New-AcceptedDomain": (
+        {"Name": STR, "DomainName": STR, "DomainType": STR},
+        ("Name", "DomainName"),
+    ),
+    "Get-AddressList": ({"Identity": STR}, ()),
+    "New-AddressList": ({**_LIST_FILTER, "Container": STR}, ("Name",)),
+    "Get-GlobalAddressList": ({"Identity": STR}, ()),
+    "New-GlobalAddressList": (dict(_LIST_FILTER), ("Name",)),
+    "Get-OfflineAddressBook": ({"Identity": STR}, ()),
+    "New-OfflineAddressBook": (
+        {
+            "Name": STR,
+            "AddressLists": LIST,
+            "GlobalWebDistributionEnabled": BOOL,
+            "VirtualDirectories": LIST,
+        },
+        ("Name", "AddressLists"),
+    ),
+    "Get-AddressBookPolicy": ({"Identity": STR}, ()),
+    "New-AddressBookPolicy": (
+        {
+            "Name": STR,
+            "GlobalAddressList": STR,
+            "OfflineAddressBook": STR,
+            "RoomList": STR,
+            "AddressLists": LIST,
+        },
+        ("Name", "GlobalAddressList", "OfflineAddressBook", "RoomList", "AddressLists"),
+    ),
+    "Get-Mailbox": ({"Identity": STR}, ()),
+    "Enable-Mailbox": (
+        {
+            "Identity": STR,
+            "Database": STR,
+            "Alias": STR,
+            "DisplayName": STR,
+            "PrimarySmtpAddress": STR,
+            "AddressBookPolicy": STR,
+        },
+        ("Identity",),
+    ),
+    "Set-Mailbox": (
+        {
+            "Identity": STR,
+            "DisplayName": STR,
+            "ProhibitSendQuota": QUOTA,
+            "ProhibitSendReceiveQuota": QUOTA,
+            "IssueWarningQuota": QUOTA,
+            "UseDatabaseQuotaDefaults": BOOL,
+            "AddressBookPolicy": STR,
+            "HiddenFromAddressListsEnabled": BOOL,
+            "EmailAddressPolicyEnabled": BOOL,
+            **_CUSTOM_ATTRIBUTES,
+        },
+        ("Identity",),
+    ),
+    "Disable-Mailbox": ({"Identity": STR}, ("Identity",)),
+    "Get-CASMailbox": ({"Identity": STR}, ()),
+    "Set-CASMailbox": (
+        {
+            "Identity": STR,
+            "OWAEnabled": BOOL,
+            "PopEnabled": BOOL,
+            "ImapEnabled": BOOL,
+            "MAPIEnabled": BOOL,
+            "ActiveSyncEnabled": BOOL,
+            "EwsEnabled": BOOL,
+            "OwaMailboxPolicy": STR,
+        },
+        ("Identity",),
+    ),
+    "Get-User": ({"Identity": STR}, ()),
+    "Set-User": (
+        {
+            "Identity": STR,
+            "DisplayName": STR,
+            "FirstName": STR,
+            "LastName": STR,
+            "Company": STR,
+            "Department": STR,
+            "Title": STR,
+            "Phone": STR,
+        },
+        ("Identity",),
+    ),
+}
+
+
+def bind_parameters(cmdlet: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """PowerShell's parameter binding, reduced to what these cmdlets need."""
+    spec, mandatory = CMDLETS[cmdlet]
+    by_folded = {name.casefold(): name for name in spec}
+    bound: dict[str, Any] = {}
+    for given, value in raw.items():
+        if given.casefold() == "confirm":
+            continue
+        name = by_folded.get(given.casefold())
+        if name is None:
+            raise parameter_not_found(cmdlet, given)
+        kind = spec[name]
+        if kind == BOOL:
+            if isinstance(value, bool):
+                bound[name] = value
+            elif isinstance(value, int):
+                bound[name] = value != 0
+            else:
+                raise bad_argument(
+                    cmdlet,
+                    name,
+                    f'Cannot convert value "{value}" to type "System.Boolean". Boolean '
+                    "parameters accept only Boolean values and numbers, such as $True, "
+                    "$False, 1 or 0.",
+                )
+        elif kind == LIST:
+            values = value if isinstance(value, list) else [value]
+            bound[name] = [str(v) for v in values if v is not None]
+        elif kind == QUOTA:
+            try:
+                size = parse_quota_bytes(value if isinstance(value, (str, int)) else None)
+            except ValueError:
+                raise bad_argument(
+                    cmdlet, name, f'Cannot convert value "{value}" to type "Unlimited".'
+                ) from None
+            bound[name] = "Unlimited" if size is None else format_size(size)
+        else:
+            bound[name] = None if value is None else str(value)
+    missing = [name for name in mandatory if bound.get(name) in (None, "", [])]
+    if missing:
+        raise missing_mandatory(cmdlet, missing)
+    return bound
+
+
+def format_size(size: int) -> str:
+    for unit, factor in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            value = f"{size / factor:.3f}".rstrip("0").rstrip(".")
+            return f"{value} {unit} ({size:,} bytes)"
+    return f"{size} B ({size:,} bytes)"
+
+
+def opath_quote(value: str) -> str:
+    # Display only: Exchange shows the filter it derives from precanned conditions.
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------- Exchange emulation
+
+
+class FakeExchange:
+    """Exchange organization state; every method runs under the server's lock."""
+
+    def __init__(self, *, domain: str, dc: str, databases: tuple[str, ...]) -> None:
+        self.domain = domain
+        self.dc = dc
+        self.databases = list(databases)
+        self.accepted_domains: dict[str, dict[str, Any]] = {}
+        self.address_lists: dict[str, dict[str, Any]] = {}
+        self.global_address_lists: dict[str, dict[str, Any]] = {}
+        self.offline_address_books: dict[str, dict[str, Any]] = {}
+        self.address_book_policies: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.disconnected_mailboxes: list[dict[str, Any]] = []
+        self.known_users_only = False
+
+    # -- dispatch ---------------------------------------------------------------
+
+    def execute(self, cmdlet: str, raw: dict[str, Any]) -> tuple[list[dict], list[str]]:
+        params = bind_parameters(cmdlet, raw)
+        verb, noun = cmdlet.split("-", 1)
+        handler: Callable[..., tuple[list[dict], list[str]]] = getattr(
+            self, f"_{verb.lower()}_{_snake(noun)}"
+        )
+        return handler(cmdlet, params)
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "accepted_domains": list(self.accepted_domains.values()),
+                "address_lists": list(self.address_lists.values()),
+                "global_address_lists": list(self.global_address_lists.values()),
+                "offline_address_books": list(self.offline_address_books.values()),
+                "address_book_policies": list(self.address_book_policies.values()),
+                "users": [self._user_view(u) for u in self.users.values()],
+                "mailboxes": [
+                    {**u["mailbox"], "cas": u["cas"]} for u in self.users.values() if u["mailbox"]
+                ],
+                "disconnected_mailboxes": self.disconnected_mailboxes,
+            }
+        )
+
+    def add_user(self, user_principal_name: str, name: str | None = None) -> dict[str, Any]:
+        """A directory user that Enable-Mailbox can find (the directory is not emulated)."""
+        guid = str(uuid.uuid4())
+        user = {
+            "Guid": guid,
+            "Name": name or user_principal_name.split("@", 1)[0],
+            "UserPrincipalName": user_principal_name,
+            "DisplayName": name or user_principal_name.split("@", 1)[0],
+            "FirstName": "",
+            "LastName": "",
+            "Company": "",
+            "Department": "",
+            "Title": "",
+            "Phone": "",
+            "mailbox": None,
+            "cas": None,
+        }
+        self.users[guid] = user
+        return user
+
+    # -- lookups ----------------------------------------------------------------
+
+    def _find(
+        self, cmdlet: str, table: dict[str, dict[str, Any]], identity: str | None
+    ) -> list[dict[str, Any]]:
+        if identity is None:
+            return list(table.values())
+        found = table.get(identity.lstrip("\\").casefold())
+        if found is None:
+            raise not_found(cmdlet, identity, self.dc)
+        return [found]
+
+    def _create(
+        self, cmdlet: str, table: dict[str, dict[str, Any]], record: dict[str, Any], container: str
+    ) -> tuple[list[dict], list[str]]:
+        key = record["Name"].casefold()
+        if key in table:
+            raise already_exists(cmdlet, f"CN={record['Name']},{container}", self.dc)
+        record.setdefault("Guid", str(uuid.uuid4()))
+        table[key] = record
+        return [copy.deepcopy(record)], []
+
+    def _resolve_user(self, cmdlet: str, identity: str) -> dict[str, Any]:
+        folded = identity.casefold()
+        matches = []
+        for user in self.users.values():
+            keys = {user["Guid"], user["Name"], user["UserPrincipalName"]}
+            if user["mailbox"]:
+                keys |= {user["mailbox"]["Alias"], user["mailbox"]["PrimarySmtpAddress"]}
+            if folded in {k.casefold() for k in keys}:
+                matches.append(user)
+        if len(matches) > 1:
+            raise CmdletError(
+                f"The operation couldn't be performed because '{identity}' matches multiple "
+                "entries.",
+                "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
+                "NotSpecified",
+                "[FailureCategory=Cmdlet-ManagementObjectAmbiguousException] 8A3F1C2B,"
+                + _task(cmdlet),
+            )
+        if not matches:
+            raise not_found(cmdlet, identity, self.dc)
+        return matches[0]
+
+    def _mailbox_user(self, cmdlet: str, identity: str) -> dict[str, Any]:
+        user = self._resolve_user(cmdlet, identity)
+        if not user["mailbox"]:
+            raise not_found(cmdlet, identity, self.dc)
+        return user
+
+    def _user_view(self, user: dict[str, Any]) -> dict[str, Any]:
+        view = {k: v for k, v in user.items() if k not in ("mailbox", "cas")}
+        view["Identity"] = user["Name"]
+        view["RecipientType"] = "UserMailbox" if user["mailbox"] else "User"
+        return view
+
+    def _list_ref(self, cmdlet: str, table: dict[str, dict[str, Any]], name: str) -> str:
+        return self._find(cmdlet, table, name)[0]["Identity"]
+
+    # -- accepted domains ------------------------------------------------------
+
+    def _get_accepted_domain(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        return copy.deepcopy(self._find(cmdlet, self.accepted_domains, p.get("Identity"))), []
+
+    def _new_accepted_domain(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        for existing in self.accepted_domains.values():
+            if existing["DomainName"].casefold() == p["DomainName"].casefold():
+                raise already_exists(
+                    cmdlet,
+                    f"CN={existing['Name']},CN=Accepted Domains,CN=Transport Settings",
+                    self.dc,
+                )
+        record = {
+            "Name": p["Name"],
+            "Identity": p["Name"],
+            "DomainName": p["DomainName"],
+            "DomainType": p.get("DomainType") or "Authoritative",
+            "Default": False,
+        }
+        return self._create(cmdlet, self.accepted_domains, record, "CN=Accepted Domains")
+
+    # -- address lists and GALs -------------------------------------------------
+
+    def _filter_record(self, cmdlet: str, p: dict) -> dict[str, Any]:
+        conditional = {k: v for k, v in p.items() if k.startswith("Conditional")}
+        if p.get("RecipientFilter") and (p.get("IncludedRecipients") or conditional):
+            raise CmdletError(
+                "Parameter set cannot be resolved using the specified named parameters.",
+                "System.Management.Automation.ParameterBindingException",
+                "InvalidArgument",
+                "AmbiguousParameterSet," + _task(cmdlet),
+            )
+        included = []
+        for part in (p.get("IncludedRecipients") or "").split(","):
+            if not part.strip():
+                continue
+            canonical = INCLUDED_RECIPIENTS.get(part.strip().casefold())
+            if canonical is None:
+                raise bad_argument(cmdlet, "IncludedRecipients", f'Cannot convert value "{part}".')
+            included.append(canonical)
+        if p.get("RecipientFilter"):
+            recipient_filter = p["RecipientFilter"]
+        else:
+            clauses = [
+                "(" + " -or ".join(f"{key[11:]} -eq {opath_quote(v)}" for v in values) + ")"
+                for key, values in sorted(conditional.items())
+                if values
+            ]
+            clauses.append("(Alias -ne $null)")
+            recipient_filter = "(" + " -and ".join(clauses) + ")"
+        return {
+            "Name": p["Name"],
+            "DisplayName": p.get("DisplayName") or p["Name"],
+            "Identity": "\\" + p["Name"],
+            "Path": "\\" + p["Name"],
+            "IncludedRecipients": ", ".join(included) if included else None,
+            "ConditionalCustomAttribute1": p.get("ConditionalCustomAttribute1", []),
+            "ConditionalCompany": p.get("ConditionalCompany", []),
+            "ConditionalDepartment": p.get("ConditionalDepartment", []),
+            "RecipientFilter": recipient_filter,
+        }
+
+    def _get_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        return copy.deepcopy(self._find(cmdlet, self.address_lists, p.get("Identity"))), []
+
+    def _new_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = self._filter_record(cmdlet, p)
+        return self._create(
+            cmdlet, self.address_lists, record, "CN=All Address Lists,CN=Address Lists Container"
+        )
+
+    def _get_global_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        table = self.global_address_lists
+        return copy.deepcopy(self._find(cmdlet, table, p.get("Identity"))), []
+
+    def _new_global_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = self._filter_record(cmdlet, p)
+        return self._create(
+            cmdlet,
+            self.global_address_lists,
+            record,
+            "CN=All Global Address Lists,CN=Address Lists Container",
+        )
+
+    # -- offline address books and policies -----------------------------------
+
+    def _get_offline_address_book(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        table = self.offline_address_books
+        return copy.deepcopy(self._find(cmdlet, table, p.get("Identity"))), []
+
+    def _new_offline_address_book(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        lists = []
+        for name in p["AddressLists"]:
+            key = name.lstrip("\\").casefold()
+            found = self.address_lists.get(key) or self.global_address_lists.get(key)
+            if found is None:
+                raise not_found(cmdlet, name, self.dc)
+            lists.append(found["Identity"])
+        record = {
+            "Name": p["Name"],
+            "Identity": "\\" + p["Name"],
+            "AddressLists": lists,
+            "GlobalWebDistributionEnabled": p.get("GlobalWebDistributionEnabled", False),
+            "VirtualDirectories": p.get("VirtualDirectories", []),
+            "IsDefault": False,
+        }
+        return self._create(cmdlet, self.offline_address_books, record, "CN=Offline Address Lists")
+
+    def _get_address_book_policy(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        table = self.address_book_policies
+        return copy.deepcopy(self._find(cmdlet, table, p.get("Identity"))), []
+
+    def _new_address_book_policy(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = {
+            "Name": p["Name"],
+            "Identity": p["Name"],
+            "GlobalAddressList": self._list_ref(
+                cmdlet, self.global_address_lists, p["GlobalAddressList"]
+            ),
+            "OfflineAddressBook": self._list_ref(
+                cmdlet, self.offline_address_books, p["OfflineAddressBook"]
+            ),
+            "RoomList": self._list_ref(cmdlet, self.address_lists, p["RoomList"]),
+            "AddressLists": [
+                self._list_ref(cmdlet, self.address_lists, name) for name in p["AddressLists"]
+            ],
+        }
+        return self._create(
+            cmdlet, self.address_book_policies, record, "CN=AddressBook Mailbox Policies"
+        )
+
+    # -- users and mailboxes -----------------------------------------------------
+
+    def _get_user(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        if p.get("Identity") is None:
+            return [self._user_view(u) for u in self.users.values()], []
+        return [self._user_view(self._resolve_user(cmdlet, p["Identity"]))], []
+
+    def _set_user(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        user = self._resolve_user(cmdlet, p["Identity"])
+        return [], self._apply(user, p, p["Identity"])
+
+    @staticmethod
+    def _apply(record: dict[str, Any], p: dict, identity: str) -> list[str]:
+        changed = False
+        for key, value in p.items():
+            if key != "Identity" and record.get(key) != value:
+                record[key] = value
+                changed = True
+        if changed:
+            return []
+        return [
+            f"The command completed successfully but no settings of '{identity}' have been "
+            "modified."
+        ]
+
+    def _get_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        if p.get("Identity") is None:
+            return [copy.deepcopy(u["mailbox"]) for u in self.users.values() if u["mailbox"]], []
+        return [copy.deepcopy(self._mailbox_user(cmdlet, p["Identity"])["mailbox"])], []
+
+    def _enable_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        identity = p["Identity"]
+        try:
+            user = self._resolve_user(cmdlet, identity)
+        except CmdletError:
+            if self.known_users_only:
+                raise
+            user = self.add_user(identity, name=identity)
+        if user["mailbox"]:
+            raise CmdletError(
+                f'The user "{user["Name"]}" is already mailbox-enabled.',
+                "Microsoft.Exchange.Configuration.Tasks.RecipientTaskException",
+                "InvalidArgument",
+                "[FailureCategory=Cmdlet-RecipientTaskException] 1E2F9A52," + _task(cmdlet),
+            )
+        database = p.get("Database") or self.databases[0]
+        if database.casefold() not in {d.casefold() for d in self.databases}:
+            raise not_found(cmdlet, database, self.dc)
+        policy = p.get("AddressBookPolicy")
+        if policy:
+            policy = self._find(cmdlet, self.address_book_policies, policy)[0]["Name"]
+        local = user["UserPrincipalName"].split("@", 1)[0]
+        alias = p.get("Alias") or re.sub(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]", "", local) or "user"
+        domain = (
+            user["UserPrincipalName"].split("@", 1)[1]
+            if "@" in user["UserPrincipalName"]
+            else self.domain
+        )
+        smtp = p.get("PrimarySmtpAddress") or f"{alias}@{domain}"
+        user["mailbox"] = {
+            "Name": user["Name"],
+            "Identity": user["Name"],
+            "Alias": alias,
+            "DisplayName": p.get("DisplayName") or user["DisplayName"],
+            "UserPrincipalName": user["UserPrincipalName"],
+            "PrimarySmtpAddress": smtp,
+            "EmailAddresses": [f"SMTP:{smtp}"],
+            "Database": database,
+            "Guid": user["Guid"],
+            "ExchangeGuid": str(uuid.uuid4()),
+            "RecipientTypeDetails": "UserMailbox",
+            "UseDatabaseQuotaDefaults": True,
+            "ProhibitSendQuota": "Unlimited",
+            "ProhibitSendReceiveQuota": "Unlimited",
+            "IssueWarningQuota": "Unlimited",
+            "AddressBookPolicy": policy or None,
+            "HiddenFromAddressListsEnabled": False,
+            "EmailAddressPolicyEnabled": True,
+            **{name: "" for name in _CUSTOM_ATTRIBUTES},
+        }
+        user["cas"] = {
+            "Name": user["Name"],
+            "Identity": user["Name"],
+            "OWAEnabled": True,
+            "PopEnabled": True,
+            "ImapEnabled": True,
+            "MAPIEnabled": True,
+            "ActiveSyncEnabled": True,
+            "EwsEnabled": True,
+            "OwaMailboxPolicy": None,
+        }
+        return [copy.deepcopy(user["mailbox"])], []
+
+    def _set_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        user = self._mailbox_user(cmdlet, p["Identity"])
+        if p.get("AddressBookPolicy"):
+            policy = self._find(cmdlet, self.address_book_policies, p["AddressBookPolicy"])[0]
+            p = {**p, "AddressBookPolicy": policy["Name"]}
+        return [], self._apply(user["mailbox"], p, p["Identity"])
+
+    def _disable_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        user = self._mailbox_user(cmdlet, p["Identity"])
+        self.disconnected_mailboxes.append(
+            {**user["mailbox"], "DisconnectReason": "Disabled", "cas": user["cas"]}
+        )
+        user["mailbox"] = None
+        user["cas"] = None
+        return [], []
+
+    def _get_c_a_s_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        if p.get("Identity") is None:
+            return [copy.deepcopy(u["cas"]) for u in self.users.values() if u["cas"]], []
+        return [copy.deepcopy(self._mailbox_user(cmdlet, p["Identity"])["cas"])], []
+
+    def _set_c_a_s_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        user = self._mailbox_user(cmdlet, p["Identity"])
+        return [], self._apply(user["cas"], p, p["Identity"])
+
+
+def _snake(noun: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", noun).lower()
+
+
+# ------------------------------------------------------------------ fault injection
+
+
+@dataclass
+class Fault:
+    kind: str
+    count: int
+    cmdlet: str | None
+    message: str | None
+    seconds: float | None
+    exception: str | None
+
+
+# ------------------------------------------------------------------------ WS-Man
+
+
+def _envelope(action: str, relates_to: str, body: str) -> bytes:
+    return (
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" '
+        'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+        'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">'
+        "<s:Header>"
+        f"<a:Action>{escape(action)}</a:Action>"
+        f"<a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>"
+        "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
+        f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo>"
+        "</s:Header>"
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
+
+
+def _fault(relates_to: str, code: int, reason: str, subcode: str = "w:InternalError") -> bytes:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value>"
+        f"<s:Subcode><s:Value>{subcode}</s:Value></s:Subcode></s:Code>"
+        f'<s:Reason><s:Text xml:lang="en-US">{escape(reason)}</s:Text></s:Reason>'
+        "<s:Detail>"
+        '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
+        f'Code="{code}" Machine="exch01"><f:Message>{escape(reason)}</f:Message></f:WSManFault>'
+        "</s:Detail></s:Fault>"
+    )
+    return _envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
+
+
+def _clixml_error(message: str) -> bytes:
+    text = escape(message).replace("\n", "_x000D__x000A_")
+    return (
+        "#< CLIXML\r\n"
+        '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+        f'<S S="Error">{text}_x000D__x000A_</S></Objs>'
+    ).encode()
+
+
+def _marked(marker: str, payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return (marker + base64.b64encode(data).decode("ascii") + "\r\n").encode("ascii")
+
+
+@dataclass
+class _Result:
+    stdout: bytes = b""
+    stderr: bytes = b""
+    exit_code: int = 0
+
+
+@dataclass
+class _Shell:
+    commands: dict[str, _Result] = field(default_factory=dict)
+
+
+class _Drop(Exception):
+    """Close the connection without an answer."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm and delayed
+    # ACKs every WS-Man round trip would wait ~40 ms.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.endpoint.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/state":
+            self._send(404, b"not found", "text/plain")
+            return
+        data = json.dumps(self.server.endpoint.snapshot(), indent=2, ensure_ascii=False)
+        self._send(200, data.encode("utf-8"), "application/json")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.split("?", 1)[0] != "/wsman":
+            self._send(404, b"", "text/plain")
+            return
+        if not self._authenticated():
+            return
+        try:
+            status, reply = self.server.endpoint.dispatch(body)
+        except _Drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._send(status, reply, "application/soap+xml;charset=UTF-8")
+
+    def _send(self, status: int, body: bytes, content_type: str, headers=()) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _challenge(self, ntlm_token: str | None = None) -> None:
+        endpoint = self.server.endpoint
+        headers = []
+        if ntlm_token:
+            headers.append(("WWW-Authenticate", f"NTLM {ntlm_token}"))
+        else:
+            headers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+            if endpoint.ntlm:
+                headers.append(("WWW-Authenticate", "NTLM"))
+        self._send(401, b"", "text/plain", headers)
+
+    def _authenticated(self) -> bool:
+        endpoint = self.server.endpoint
+        header = self.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                user, password = "", ""
+            if hmac.compare_digest(user.encode(), endpoint.username.encode()) and (
+                hmac.compare_digest(password.encode(), endpoint.password.encode())
+            ):
+                return True
+        elif scheme.lower() == "ntlm" and endpoint.ntlm:
+            return self._ntlm_step(value)
+        self._challenge()
+        return False
+
+    def _ntlm_step(self, value: str) -> bool:
+        import spnego
+        from spnego.exceptions import SpnegoError
+
+        # NTLM authenticates the connection, and this handler instance lives exactly as
+        # long as one connection, so the half-finished context is kept on it.
+        try:
+            token = base64.b64decode(value)
+            if getattr(self, "_ntlm_context", None) is None or token[8:12] == b"\x01\0\0\0":
+                self._ntlm_context = spnego.server(protocol="ntlm")
+            answer = self._ntlm_context.step(token)
+        except (SpnegoError, binascii.Error, ValueError):
+            self._ntlm_context = None
+            self._challenge()
+            return False
+        if not self._ntlm_context.complete:
+            self._challenge(base64.b64encode(answer or b"").decode("ascii"))
+            return False
+        self._ntlm_context = None
+        return True
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    endpoint: WSManServer
+
+
+class WSManServer:
+    """An in-process WinRM endpoint emulating Exchange; see the module docstring."""
+
+    def __init__(
+        self,
+        username: str = "admin",
+        password: str = "secret",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ntlm: bool = False,
+        databases: tuple[str, ...] = ("DB01", "DB02"),
+        domain: str = "hosting.test",
+        timeout_seconds: float = 5.0,
+        verbose: bool = False,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.host = host
+        self.port = port
+        self.ntlm = ntlm
+        self.timeout_seconds = timeout_seconds
+        self.verbose = verbose
+        self.exchange = FakeExchange(domain=domain, dc=f"dc01.{domain}", databases=databases)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+        self._violations: list[dict[str, Any]] = []
+        self._faults: list[Fault] = []
+        self._shells: dict[str, _Shell] = {}
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ntlm_file: str | None = None
+        self._saved_ntlm_env: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the endpoint is not running")
+        return f"http://{self.host}:{self._httpd.server_address[1]}/wsman"
+
+    def start(self) -> str:
+        """Listen and serve in a background thread; returns the /wsman URL."""
+        if self.ntlm:
+            self._install_ntlm_credentials()
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.port), _Handler)
+        self._httpd.endpoint = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="wsman-endpoint",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+        if self._ntlm_file:
+            os.unlink(self._ntlm_file)
+            if self._saved_ntlm_env is None:
+                os.environ.pop("NTLM_USER_FILE", None)
+            else:
+                os.environ["NTLM_USER_FILE"] = self._saved_ntlm_env
+            self._ntlm_file = None
+
+    def __enter__(self) -> WSManServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _install_ntlm_credentials(self) -> None:
+        # pyspnego's NTLM acceptor only reads credentials from the file named by
+        # NTLM_USER_FILE, so the variable is set for this process while we run.
+        domain, _, user = self.username.rpartition("\\")
+        fd, path = tempfile.mkstemp(prefix="wsman-ntlm-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f":{user}:{self.password}\n")
+            if domain:
+                handle.write(f"{domain}:{user}:{self.password}\n")
+        self._ntlm_file = path
+        self._saved_ntlm_env = os.environ.get("NTLM_USER_FILE")
+        os.environ["NTLM_USER_FILE"] = path
+
+    # -- what tests look at --------------------------------------------------------
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every cmdlet that reached Exchange, with its parameters as received."""
+        with self._lock:
+            return copy.deepcopy(self._calls)
+
+    @property
+    def violations(self) -> list[dict[str, Any]]:
+        """Scripts that did not match the template: each would have run on a real server."""
+        with self._lock:
+            return copy.deepcopy(self._violations)
+
+    def calls_to(self, cmdlet: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == cmdlet]
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "exchange": self.exchange.snapshot(),
+                "calls": [{"cmdlet": c, "params": p} for c, p in self._calls],
+                "violations": copy.deepcopy(self._violations),
+                "open_shells": len(self._shells),
+            }
+
+    @property
+    def open_shells(self) -> int:
+        with self._lock:
+            return len(self._shells)
+
+    def fail_next(
+        self,
+        kind: str,
+        count: int = 1,
+        cmdlet: str | None = None,
+        *,
+        message: str | None = None,
+        seconds: float | None = None,
+        exception: str | None = None,
+    ) -> None:
+        """Make the next ``count`` commands (of ``cmdlet``, if given) fail.
+
+        timeout        sleep before running anything, past the client's read timeout
+        timeout_after  run the cmdlet, then sleep: the change happened, the reply is lost
+        wsman_timeout  answer the WS-Man OperationTimeout fault to the Command request
+        error          a permanent Exchange error (``message``, ``exception``)
+        busy           a transient Exchange error (AD server busy)
+        unavailable    HTTP 503 without a body
+        drop           close the connection without any answer
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._lock:
+            self._faults.append(Fault(kind, count, cmdlet, message, seconds, exception))
+
+    def _take_fault(self, cmdlet: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.cmdlet is None or fault.cmdlet == cmdlet:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- WS-Man ------------------------------------------------------------------------
+
+    def dispatch(self, body: bytes) -> tuple[int, bytes]:
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            # Encrypted NTLM messages (message_encryption != 'never') end up here too.
+            return 400, _fault("", 2150858817, "The request is not a SOAP envelope.")
+        action = root.findtext(".//a:Action", default="", namespaces=NS).strip()
+        message_id = root.findtext(".//a:MessageID", default="", namespaces=NS).strip()
+        selector = root.find(".//w:Selector[@Name='ShellId']", NS)
+        shell_id = selector.text.strip() if selector is not None and selector.text else None
+
+        if action == ACTION_CREATE:
+            shell_id = str(uuid.uuid4()).upper()
+            with self._lock:
+                self._shells[shell_id] = _Shell()
+            body_xml = (
+                "<x:ResourceCreated><a:Address>http://exch01:5985/wsman</a:Address>"
+                "<a:ReferenceParameters><w:ResourceURI>"
+                "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>"
+                f'<w:SelectorSet><w:Selector Name="ShellId">{shell_id}</w:Selector>'
+                "</w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
+                f"<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId></rsp:Shell>"
+            )
+            return 200, _envelope(ACTION_CREATE + "Response", message_id, body_xml)
+
+        with self._lock:
+            shell = self._shells.get(shell_id or "")
+        if shell is None:
+            return 500, _fault(
+                message_id,
+                WSMAN_SHELL_NOT_FOUND_CODE,
+                f"The request for the Windows Remote Shell with ShellId {shell_id} failed "
+                "because the shell was not found on the server.",
+            )
+
+        if action == ACTION_COMMAND:
+            return self._command(root, message_id, shell)
+        if action == ACTION_RECEIVE:
+            desired = root.find(".//rsp:DesiredStream", NS)
+            command_id = desired.get("CommandId", "") if desired is not None else ""
+            result = shell.commands.get(command_id)
+            if result is None:
+                return 500, _fault(message_id, 2150858843, "The command was not found.")
+            streams = "".join(
+                f'<rsp:Stream Name="{name}" CommandId="{command_id}">'
+                f"{base64.b64encode(data).decode()}</rsp:Stream>"
+                for name, data in (("stdout", result.stdout), ("stderr", result.stderr))
+                if data
+            ) + "".join(
+                f'<rsp:Stream Name="{name}" CommandId="{command_id}" End="true"></rsp:Stream>'
+                for name in ("stdout", "stderr")
+            )
+            state = (
+                f'<rsp:CommandState CommandId="{command_id}" State="http://schemas.microsoft.com'
+                '/wbem/wsman/1/windows/shell/CommandState/Done">'
+                f"<rsp:ExitCode>{result.exit_code}</rsp:ExitCode></rsp:CommandState>"
+            )
+            body_xml = f"<rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse>"
+            return 200, _envelope(ACTION_RECEIVE + "Response", message_id, body_xml)
+        if action == ACTION_SIGNAL:
+            signal = root.find(".//rsp:Signal", NS)
+            if signal is not None:
+                shell.commands.pop(signal.get("CommandId", ""), None)
+            return 200, _envelope(ACTION_SIGNAL + "Response", message_id, "<rsp:SignalResponse/>")
+        if action == ACTION_DELETE:
+            with self._lock:
+                self._shells.pop(shell_id or "", None)
+            return 200, _envelope(ACTION_DELETE + "Response", message_id, "")
+        return 400, _fault(message_id, 2150858817, f"Unsupported action {action}.")
+
+    def _command(self, root: ET.Element, message_id: str, shell: _Shell) -> tuple[int, bytes]:
+        command_line = root.findtext(".//rsp:Command", default="", namespaces=NS)
+        arguments = root.findall(".//rsp:Arguments", NS)
+        parsed = self._parse_command(command_line, arguments)
+        cmdlet = parsed[0] if isinstance(parsed, tuple) else None
+
+        fault = self._take_fault(cmdlet)
+        if fault is not None and fault.kind in ("timeout", "drop", "wsman_timeout", "unavailable"):
+            return self._network_fault(fault, message_id)
+
+        if isinstance(parsed, str):
+            result = _Result(stderr=_clixml_error(parsed), exit_code=1)
+        else:
+            result = self._run_cmdlet(*parsed, fault=fault)
+
+        command_id = str(uuid.uuid4()).upper()
+        shell.commands[command_id] = result
+        if fault is not None and fault.kind == "timeout_after":
+            self._stopping.wait(fault.seconds or self.timeout_seconds)
+            raise _Drop
+        body_xml = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId>"
+        body_xml += "</rsp:CommandResponse>"
+        return 200, _envelope(ACTION_COMMAND + "Response", message_id, body_xml)
+
+    def _network_fault(self, fault: Fault, message_id: str) -> tuple[int, bytes]:
+        if fault.kind == "timeout":
+            self._stopping.wait(fault.seconds or self.timeout_seconds)
+            raise _Drop
+        if fault.kind == "drop":
+            raise _Drop
+        if fault.kind == "unavailable":
+            return 503, b""
+        return 500, _fault(
+            message_id,
+            WSMAN_TIMEOUT_CODE,
+            "The WS-Management service cannot complete the operation within the time "
+            "specified in OperationTimeout.",
+            subcode="w:TimedOut",
+        )
+
+    def _violation(self, reason: str, text: str) -> str:
+        with self._lock:
+            self._violations.append({"reason": reason, "text": text})
+        return (
+            f"wsman test endpoint: {reason}. On a real Exchange server this would have been "
+            "executed."
+        )
+
+    def _parse_command(
+        self, command_line: str, arguments: list[ET.Element]
+    ) -> tuple[str, dict[str, Any]] | str:
+        """(cmdlet, params) for a template call; otherwise the violation's message."""
+        if arguments:
+            extra = " ".join(a.text or "" for a in arguments)
+            return self._violation("the command has arguments", f"{command_line} {extra}")
+        if not command_line.startswith(COMMAND_PREFIX):
+            return self._violation("the command line is not the panel's", command_line)
+        try:
+            script = base64.b64decode(command_line[len(COMMAND_PREFIX) :], validate=True).decode(
+                "utf-16-le"
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            return self._violation("the encoded command is not UTF-16LE base64", command_line)
+        match = TEMPLATE_PATTERN.fullmatch(script)
+        if match is None:
+            return self._violation("the script does not match the template", script)
+        cmdlet = match.group("cmdlet")
+        if cmdlet not in CMDLETS:
+            return self._violation(f"{cmdlet} is not an Exchange cmdlet the panel uses", script)
+        try:
+            params = json.loads(base64.b64decode(match.group("params")).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            params = None
+        if not isinstance(params, dict):
+            # ConvertFrom-Json would fail inside the try block: an error, not a violation.
+            return "Invalid JSON primitive in the panel's parameters."
+        return cmdlet, params
+
+    def _run_cmdlet(self, cmdlet: str, params: dict[str, Any], fault: Fault | None) -> _Result:
+        with self._lock:
+            self._calls.append((cmdlet, copy.deepcopy(params)))
+            if self.verbose:
+                print(cmdlet, json.dumps(params, ensure_ascii=False), flush=True)
+            try:
+                if fault is not None and fault.kind == "error":
+                    raise CmdletError(
+                        fault.message
+                        or "The operation couldn't be performed because of an internal error.",
+                        fault.exception or "Microsoft.Exchange.Configuration.Tasks.TaskException",
+                        "NotSpecified",
+                        "[FailureCategory=Cmdlet-TaskException] 7D2A4C11," + _task(cmdlet),
+                    )
+                if fault is not None and fault.kind == "busy":
+                    raise CmdletError(
+                        fault.message
+                        or f"Active Directory server {self.exchange.dc} is not available. "
+                        "The server is busy.",
+                        "Microsoft.Exchange.Data.Directory.ADTransientException",
+                        "ResourceUnavailable",
+                        "[FailureCategory=Cmdlet-ADTransientException] 3C1B9E07," + _task(cmdlet),
+                    )
+                output, warnings = self.exchange.execute(cmdlet, params)
+            except CmdletError as exc:
+                return _Result(stderr=_marked(ERROR_MARKER, exc.payload), exit_code=1)
+        warning_text = "".join(f"WARNING: {w}\r\n" for w in warnings).encode("utf-8")
+        payload = {"output": output, "warnings": warnings}
+        return _Result(stdout=warning_text + _marked(RESULT_MARKER, payload), exit_code=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5985)
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--password", default="secret")
+    parser.add_argument("--ntlm", action="store_true", help="also accept NTLM (no encryption)")
+    args = parser.parse_args(argv)
+    server = WSManServer(
+        args.user, args.password, host=args.host, port=args.port, ntlm=args.ntlm, verbose=True
+    )
+    url = server.start()
+    print(f"WinRM endpoint emulating Exchange at {url}", flush=True)
+    print(f"state: http://{args.host}:{args.port}/state  (Ctrl-C stops)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

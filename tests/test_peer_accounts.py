@@ -1,0 +1,84 @@
+"""Peer accounts: an organization's administrators delegate with roles, never upward."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from provisioning import accounts, scoping
+from provisioning.models import Account, Role
+from tests.support.views import NEW_PASSWORD
+
+User = get_user_model()
+
+
+def login(client, username):
+    client.force_login(User.objects.get(username=username))
+    return client
+
+
+def test_primary_admin_creates_edits_resets_and_removes_a_peer(client, demo):
+    login(client, "contoso-admin")
+    response = client.post(reverse("peer_create", args=[demo.pk]), {
+        "username": "contoso-ops", "email": "ops@contoso.example",
+        "role": Role.PEER_USER_MANAGER, "password": NEW_PASSWORD})
+    assert response.status_code == 302
+    peer = Account.objects.get(user__username="contoso-ops")
+    assert (peer.customer, peer.role) == (demo, Role.PEER_USER_MANAGER)
+    page = client.get(reverse("peers", args=[demo.pk])).content.decode()
+    assert "contoso-ops" in page and reverse("peer_edit", args=[demo.pk, peer.pk]) in page
+
+    client.post(reverse("peer_edit", args=[demo.pk, peer.pk]),
+                {"role": Role.PEER_HELPDESK, "email": "ops@contoso.example"})
+    client.post(reverse("peer_password", args=[demo.pk, peer.pk]),
+                {"password": "Other-Password-123", "confirm": "Other-Password-123"})
+    peer.refresh_from_db()
+    assert peer.role == Role.PEER_HELPDESK
+    assert peer.user.check_password("Other-Password-123")
+
+    assert b"Remove the panel account contoso-ops?" in client.get(
+        reverse("peer_remove", args=[demo.pk, peer.pk])).content
+    client.post(reverse("peer_remove", args=[demo.pk, peer.pk]), follow=True)
+    peer.user.refresh_from_db()
+    assert not peer.user.is_active
+    assert "contoso-ops" not in client.get(reverse("peers", args=[demo.pk])).content.decode()
+
+
+def test_roles_offered_are_below_ones_own(contoso_peers):
+    full = contoso_peers[Role.PEER_FULL_ADMIN]
+    assert Role.PEER_FULL_ADMIN not in scoping.assignable_roles(full)
+    assert set(scoping.assignable_roles(full)) == {Role.PEER_USER_MANAGER, Role.PEER_HELPDESK,
+                                                   Role.PEER_READ_ONLY}
+    assert Role.PRIMARY_ADMIN not in scoping.assignable_roles(
+        User.objects.get(username="contoso-admin"))
+
+
+def test_a_full_admin_peer_cannot_create_its_equal(client, demo, contoso_peers):
+    login(client, "contoso-peer-full-admin")
+    response = client.post(reverse("peer_create", args=[demo.pk]), {
+        "username": "equal", "role": Role.PEER_FULL_ADMIN, "password": NEW_PASSWORD})
+    assert response.status_code == 200
+    assert not User.objects.filter(username="equal").exists()
+
+
+def test_the_service_refuses_upward_changes_whatever_the_view(demo, contoso_peers):
+    full = contoso_peers[Role.PEER_FULL_ADMIN]
+    primary = Account.objects.get(user__username="contoso-admin")
+    with pytest.raises(PermissionDenied):
+        accounts.set_peer_password(primary, NEW_PASSWORD, actor=full)
+    with pytest.raises(PermissionDenied):
+        accounts.update_peer(primary, role=Role.PEER_READ_ONLY, actor=full)
+    with pytest.raises(PermissionDenied):
+        accounts.remove_peer(full.account, actor=full)  # not even oneself
+    with pytest.raises(ValidationError):
+        accounts.create_peer(demo, username="boss", password=NEW_PASSWORD,
+                             role=Role.PRIMARY_ADMIN, actor=User.objects.get(
+                                 username="contoso-admin"))
+
+
+def test_the_primary_admin_row_shows_no_actions_to_a_peer(client, demo, contoso_peers):
+    login(client, "contoso-peer-full-admin")
+    primary = Account.objects.get(user__username="contoso-admin")
+    page = client.get(reverse("peers", args=[demo.pk])).content.decode()
+    assert "contoso-admin" in page
+    assert reverse("peer_edit", args=[demo.pk, primary.pk]) not in page
