@@ -172,6 +172,11 @@ OPERATION_MAX_ATTEMPTS = env.int("OPERATION_MAX_ATTEMPTS", default=8)
 OPERATION_LEASE_SECONDS = env.int("OPERATION_LEASE_SECONDS", default=180)
 OPERATION_BACKOFF_BASE = env.float("OPERATION_BACKOFF_BASE", default=2.0)
 
+# WinRM timeouts (seconds): a silent Exchange server is given up on after the read timeout,
+# and the operation is retried with backoff.
+EXCHANGE_READ_TIMEOUT = env.float("EXCHANGE_READ_TIMEOUT", default=60.0)
+EXCHANGE_OPERATION_TIMEOUT = env.float("EXCHANGE_OPERATION_TIMEOUT", default=50.0)
+
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-operations": {"task": "provisioning.tasks.requeue_stale_operations",
                                  "schedule": 300.0},

@@ -10,16 +10,14 @@ import threading
 
 from django.utils import timezone
 
+from servicplans.features import plan_settings
+
 from . import backends
 from . import constants as c
 from .directory import ObjectExistsError, PermanentDirectoryError
 from .models import Customer
 
 log = logging.getLogger(__name__)
-
-# Features whose parent node is "properties" are directory attributes on the user.
-PROPERTY_NODE = "properties"
-
 
 class Context:
     """One run of one operation: the customer, the secret (never persisted), the steps."""
@@ -32,7 +30,8 @@ class Context:
         self.steps = [dict(step) for step in operation.steps]
         self.backend_log = []
         self._directory = None
-        self._mark = 0
+        self._exchange = False  # not looked up yet; None means the plan has no Exchange
+        self._marks = {}
 
     @property
     def directory(self):
@@ -40,14 +39,26 @@ class Context:
             self._directory = backends.directory_for(self.customer)
             if backends.is_dry_run():
                 prime_dry_run(self._directory, self.customer)
-            self._mark = len(getattr(self._directory, "journal", []))
+            self._marks["ldap"] = (self._directory, len(getattr(self._directory, "journal", [])))
         return self._directory
 
+    @property
+    def exchange(self):
+        if self._exchange is False:
+            self._exchange = backends.exchange_for(self.customer)
+            if self._exchange is not None:
+                self._marks["exchange"] = (self._exchange,
+                                           len(getattr(self._exchange, "journal", [])))
+        return self._exchange
+
     def finish(self):
-        journal = getattr(self._directory, "journal", None)
-        if journal is not None:
-            self.backend_log = journal[self._mark:]
-            del journal[self._mark:]
+        """Keep what the dry-run clients would have sent, in the operation's record."""
+        for backend, (client, mark) in self._marks.items():
+            journal = getattr(client, "journal", None)
+            if journal is not None:
+                self.backend_log += [{"backend": backend, **entry} for entry in journal[mark:]]
+                del journal[mark:]
+        self._marks = {}
 
     def done(self, name):
         return next((s for s in self.steps if s["name"] == name and s["state"] == "done"),
@@ -105,13 +116,27 @@ def link(customer, guid, entry=None):
         setattr(customer, name, value)
 
 
-def property_attributes(plan):
-    """The plan's directory attributes: {native_attribute: value} for "properties" features."""
-    if plan is None:
-        return {}
-    return {f.feature_type.native_attribute: f.value
-            for f in plan.features.select_related("feature_type")
-            if f.feature_type.parent_node == PROPERTY_NODE}
+def organization_names(org):
+    """The Exchange objects of an organization, all named after it and tagged with it."""
+    return {"all_users": f"{org.name} - All Users", "rooms": f"{org.name} - Rooms",
+            "gal": f"{org.name} - GAL", "oab": f"{org.name} - OAB",
+            "abp": f"{org.name} - ABP"}
+
+
+def record_once(customer, event_type, **data):
+    from .services import record_event
+
+    if not customer.events.filter(event_type_id=event_type).exists():
+        record_event(customer, event_type, None, **data)
+
+
+def apply_mailbox_settings(ctx, identity, settings, prefix=""):
+    if settings.mailbox:
+        ctx.step(f"{prefix}mailbox_settings",
+                 lambda: ctx.exchange.set_mailbox(identity, **settings.mailbox))
+    if settings.cas:
+        ctx.step(f"{prefix}client_access",
+                 lambda: ctx.exchange.set_cas_mailbox(identity, **settings.cas))
 
 
 class Action:
@@ -134,6 +159,30 @@ class ProvisionOrganization(Action):
         for domain in org.assets.exclude(status_id=c.DELETED).values_list("name", flat=True):
             ctx.step(f"upn_suffix:{domain}", lambda d=domain: directory.add_upn_suffix(org.name, d))
         ctx.step("group", lambda: directory.ensure_org_group(org.name))
+        if ctx.exchange is not None:
+            self.exchange(ctx, org)
+
+    def exchange(self, ctx, org):
+        """Accepted domains, then the tenant's address lists, GAL, offline address book
+        and address book policy, all scoped by the tag CustomAttribute1=<org>."""
+        exchange, names = ctx.exchange, organization_names(org)
+        for domain in org.assets.exclude(status_id=c.DELETED).values_list("name", flat=True):
+            ctx.step(f"accepted_domain:{domain}",
+                     lambda d=domain: bool(exchange.ensure_accepted_domain(d)))
+        record_once(org, c.EXCH_SERVICE_ADDED, tenant=org.name)
+        ctx.step("address_list", lambda: bool(
+            exchange.ensure_address_list(names["all_users"], org.name)))
+        ctx.step("room_list", lambda: bool(
+            exchange.ensure_address_list(names["rooms"], org.name, "Resources")))
+        ctx.step("global_address_list", lambda: bool(
+            exchange.ensure_global_address_list(names["gal"], org.name)))
+        ctx.step("offline_address_book", lambda: bool(
+            exchange.ensure_offline_address_book(names["oab"], [names["gal"]])))
+        ctx.step("address_book_policy", lambda: bool(exchange.ensure_address_book_policy(
+            names["abp"], global_address_list=names["gal"], offline_address_book=names["oab"],
+            room_list=names["rooms"], address_lists=[names["all_users"]])))
+        record_once(org, c.ADDRESS_LISTS_CREATED,
+                    lists=[names["all_users"], names["rooms"], names["gal"]])
 
     def compensate(self, ctx):
         org = ctx.customer
@@ -161,9 +210,21 @@ class ProvisionUser(Action):
             raise PermanentDirectoryError("The user's password is missing.")
         guid = ctx.step("user", lambda: self.create(ctx, user))
         link(user, guid)
-        attributes = property_attributes(user.service_plan)
-        if attributes:
-            ctx.step("properties", lambda: ctx.directory.set_attributes(guid, attributes))
+        if user.service_plan is None:
+            return
+        settings = plan_settings(user.service_plan)
+        if settings.directory:
+            ctx.step("properties",
+                     lambda: ctx.directory.set_attributes(guid, settings.directory))
+        if ctx.exchange is not None:
+            org = user.organization
+            ctx.step("mailbox", lambda: bool(ctx.exchange.enable_mailbox(
+                guid, ctx.exchange.settings.default_database or None)))
+            # The tenant tag and the address book policy place the mailbox in its
+            # organization's lists; the plan decides quota, visibility and protocols.
+            settings.mailbox.update(CustomAttribute1=org.name,
+                                    AddressBookPolicy=organization_names(org)["abp"])
+            apply_mailbox_settings(ctx, guid, settings)
 
     def create(self, ctx, user):
         """Another worker may take the same logon name or CN a moment earlier: then pick
@@ -244,6 +305,9 @@ class DeleteUser(Action):
             ctx.note("user_account_control", "skipped", "never provisioned")
             return
         ctx.step("user_account_control", lambda: ctx.directory.set_enabled(ctx.guid(), False))
+        if ctx.exchange is not None and ctx.customer.service_plan_id is not None:
+            # Disable-Mailbox disconnects: Exchange keeps the data for its retention time.
+            ctx.step("mailbox_disconnected", lambda: ctx.exchange.disable_mailbox(ctx.guid()))
 
 
 class ChangePlan(Action):
@@ -254,12 +318,14 @@ class ChangePlan(Action):
 
         plans = ServicePlan.objects.in_bulk(
             [p for p in (ctx.params.get("old_plan"), ctx.params.get("new_plan")) if p])
-        old = property_attributes(plans.get(ctx.params.get("old_plan")))
-        new = property_attributes(plans.get(ctx.params.get("new_plan")))
-        changed = {name: new.get(name) for name in set(old) | set(new)
-                   if old.get(name) != new.get(name)}
-        if changed:
-            ctx.step("properties", lambda: ctx.directory.set_attributes(ctx.guid(), changed))
+        old = plan_settings(plans.get(ctx.params.get("old_plan")))
+        new = plan_settings(plans.get(ctx.params.get("new_plan")))
+        changed = new.diff(old)
+        if changed.directory:
+            ctx.step("properties",
+                     lambda: ctx.directory.set_attributes(ctx.guid(), changed.directory))
+        if ctx.exchange is not None and (changed.mailbox or changed.cas):
+            apply_mailbox_settings(ctx, ctx.guid(), changed)
 
 
 class AddDomain(Action):
@@ -267,6 +333,9 @@ class AddDomain(Action):
         org = ctx.customer
         domain = ctx.params["domain"]
         ctx.step(f"upn_suffix:{domain}", lambda: ctx.directory.add_upn_suffix(org.name, domain))
+        if ctx.exchange is not None:
+            ctx.step(f"accepted_domain:{domain}",
+                     lambda: bool(ctx.exchange.ensure_accepted_domain(domain)))
 
 
 ACTIONS = {

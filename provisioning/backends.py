@@ -75,14 +75,38 @@ def directory_for_service(service):
 def reset():
     with _lock:
         for client in _clients.values():
-            client.close()
+            getattr(client, "close", lambda: None)()
         _clients.clear()
 
 
 def exchange_settings(service):
     from .exchange import ExchangeSettings
 
+    insecure = service.winrm_allow_insecure
     return ExchangeSettings(
         endpoint=service.winrm_endpoint, transport=service.winrm_transport,
         username=service.exchange_username, password=service.exchange_password or "",
-        verify_tls=service.winrm_verify_tls, default_database=service.default_database)
+        verify_tls=service.winrm_verify_tls, default_database=service.default_database,
+        allow_insecure=insecure, message_encryption="never" if insecure else "auto",
+        read_timeout=settings.EXCHANGE_READ_TIMEOUT,
+        operation_timeout=settings.EXCHANGE_OPERATION_TIMEOUT)
+
+
+def exchange_for(customer):
+    """The organization's Exchange client, or None when its plan includes no Exchange."""
+    from .exchange import DryRunExchangeClient, ExchangeClient
+
+    service = service_for(customer, ServiceKind.EXCHANGE)
+    if service is None or not service.enabled:
+        return None
+    key = ("exchange", "dryrun" if is_dry_run() else "live", service.pk,
+           service.updated_marker())
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            for old in [k for k in _clients if k[:3] == key[:3]]:
+                _clients.pop(old)
+            config = exchange_settings(service)
+            client = DryRunExchangeClient(config) if is_dry_run() else ExchangeClient(config)
+            _clients[key] = client
+    return client

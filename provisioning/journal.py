@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -131,7 +132,8 @@ def _execute(operation_id, sealed_secret, task_id):
     action = ACTIONS[operation.action]
     try:
         action.run(context)
-    except TransientDirectoryError as exc:
+    except (TransientDirectoryError, SoftTimeLimitExceeded) as exc:
+        # A script that hung past the soft time limit is treated like a timeout.
         return _transient(operation, context, exc)
     except DirectoryError as exc:
         action.compensate(context)
@@ -143,7 +145,10 @@ def _execute(operation_id, sealed_secret, task_id):
             return _transient(operation, context, exc)
         if isinstance(exc, ExchangeError):
             action.compensate(context)
-            return _finish(operation, OperationState.FAILED, exc.user_message, context)
+            message = exc.user_message
+            if exc.exchange_message and exc.exchange_message not in message:
+                message = f"{message} — Exchange said: {exc.exchange_message}"
+            return _finish(operation, OperationState.FAILED, message, context)
         log.exception("operation %s (%s) failed unexpectedly", operation.pk, operation.action)
         action.compensate(context)
         return _finish(operation, OperationState.FAILED,
@@ -153,7 +158,8 @@ def _execute(operation_id, sealed_secret, task_id):
 
 
 def _transient(operation, context, exc):
-    message = getattr(exc, "user_message", str(exc))
+    message = getattr(exc, "user_message", None) or (
+        "The server did not answer in time; the panel will try again.")
     if operation.attempts >= settings.OPERATION_MAX_ATTEMPTS:
         ACTIONS[operation.action].compensate(context)
         return _finish(operation, OperationState.FAILED,

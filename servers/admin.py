@@ -43,6 +43,7 @@ class ServiceAdmin(admin.ModelAdmin):
                                          "ca_certificate", "base_dn", "root_ou", "bind_dn",
                                          "bind_password")}),
         ("Exchange", {"fields": ("winrm_endpoint", "winrm_transport", "winrm_verify_tls",
+                                 "winrm_allow_insecure",
                                  "exchange_username", "exchange_password",
                                  "default_database")}),
     )

@@ -22,6 +22,7 @@ class ServiceForm(forms.ModelForm):
         fields = ["server", "kind", "name", "enabled", "ldap_host", "ldap_port", "use_ssl",
                   "verify_ca", "ca_certificate", "base_dn", "root_ou", "bind_dn",
                   "bind_password", "winrm_endpoint", "winrm_transport", "winrm_verify_tls",
+                  "winrm_allow_insecure",
                   "exchange_username", "exchange_password", "default_database"]
 
     def __init__(self, *args, **kwargs):

@@ -60,6 +60,9 @@ class Service(models.Model):
     winrm_transport = models.CharField("transport", max_length=16,
                                        choices=WinRMTransport.choices, default=WinRMTransport.NTLM)
     winrm_verify_tls = models.BooleanField("verify the certificate", default=True)
+    winrm_allow_insecure = models.BooleanField(
+        "allow unencrypted WinRM", default=False,
+        help_text="Only for a test endpoint: lets Basic or NTLM run over plain HTTP.")
     exchange_username = models.CharField("account", max_length=255, blank=True)
     exchange_password = EncryptedCharField(max_length=255, blank=True, null=True)
     default_database = models.CharField("default mailbox database", max_length=255, blank=True)

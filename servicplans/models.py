@@ -103,6 +103,11 @@ class FeatureType(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        from .features import mapping_for
+
+        mapping_for(self.parent_node, self.native_attribute)
+
 
 class ServicePlan(models.Model):
     name = models.CharField(max_length=100, unique=True)
@@ -139,3 +144,16 @@ class PlanFeature(models.Model):
 
     def __str__(self):
         return f"{self.feature_type}={self.value}"
+
+    def clean(self):
+        from .features import validate_value
+
+        if self.feature_type_id is None:
+            return
+        try:
+            validate_value(self.feature_type, self.value)
+        except ValidationError as exc:
+            messages = exc.message_dict.get("native_attribute") if hasattr(
+                exc, "error_dict") else exc.messages
+            raise ValidationError(
+                {"value": [f"{self.feature_type}: {m}" for m in messages]}) from None

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from provisioning.models import Customer, Operation
 from servers.models import Service, ServiceKind
 from tests.support.worker import CeleryWorker
+from tests.support.wsman_server import WSManServer
 
 pytest_plugins = ["tests.support.samba_fixtures"]
 
@@ -53,7 +54,18 @@ def worker_env(django_db_setup):
         "OPERATION_LEASE_SECONDS": "8",
         "OPERATION_BACKOFF_BASE": "1.6",
         "OPERATION_MAX_ATTEMPTS": "12",
+        "EXCHANGE_READ_TIMEOUT": "4",
+        "EXCHANGE_OPERATION_TIMEOUT": "2",
     }
+
+
+@pytest.fixture(scope="session")
+def wsman_endpoint():
+    """The WS-Management endpoint that stands in for Exchange (there is no Windows here)."""
+    server = WSManServer("HOSTING\\panel", "Exchange-Pass-1", databases=["DB01", "DB02"])
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +100,11 @@ def wait_for_operations(*operations, timeout=60):
 
 
 @pytest.fixture
-def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, settings):
-    """The demo data with its Active Directory service pointed at the suite's Samba DC,
-    provisioned by the real worker."""
+def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, wsman_endpoint,
+              settings):
+    """The demo data with its Active Directory service pointed at the suite's Samba DC and
+    its Exchange service at the suite's WS-Management endpoint, provisioned by the real
+    worker."""
     settings.PROVISIONING_BACKEND = "live"
     with transaction.atomic():
         call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
@@ -105,6 +119,13 @@ def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, set
         service.bind_dn = directory_settings.bind_dn
         service.bind_password = directory_settings.bind_password
         service.save()
+        exchange = Service.objects.get(kind=ServiceKind.EXCHANGE)
+        exchange.winrm_endpoint = wsman_endpoint.url
+        exchange.winrm_transport = "basic"
+        exchange.winrm_allow_insecure = True
+        exchange.exchange_username = "HOSTING\\panel"
+        exchange.exchange_password = "Exchange-Pass-1"
+        exchange.save()
     operations = wait_for_operations()
     assert {o.state for o in operations} == {"succeeded"}, [
         (o.action, o.last_error) for o in operations]
