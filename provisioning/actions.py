@@ -31,12 +31,19 @@ class Context:
         self.backend_log = []
         self._directory = None
         self._exchange = False  # not looked up yet; None means the plan has no Exchange
+        self._services = None
         self._marks = {}
+
+    @property
+    def services(self):
+        if self._services is None:
+            self._services = backends.services_of(self.customer)
+        return self._services
 
     @property
     def directory(self):
         if self._directory is None:
-            self._directory = backends.directory_for(self.customer)
+            self._directory = backends.directory_for(self.customer, self.services)
             if backends.is_dry_run():
                 prime_dry_run(self._directory, self.customer)
             self._marks["ldap"] = (self._directory, len(getattr(self._directory, "journal", [])))
@@ -45,7 +52,7 @@ class Context:
     @property
     def exchange(self):
         if self._exchange is False:
-            self._exchange = backends.exchange_for(self.customer)
+            self._exchange = backends.exchange_for(self.customer, self.services)
             if self._exchange is not None:
                 self._marks["exchange"] = (self._exchange,
                                            len(getattr(self._exchange, "journal", [])))

@@ -23,12 +23,23 @@ def is_dry_run():
     return settings.PROVISIONING_BACKEND == "dryrun"
 
 
-def service_for(customer, kind):
+def services_of(customer):
+    """{kind: Service} of the virtual server behind the organization's hosting space, in
+    one query."""
+    from servers.models import Service
+
     organization = customer.organization or customer
-    space = organization.hosting_spaces.select_related("hosting_plan__virtual_server").first()
+    space = organization.hosting_spaces.order_by("pk").values_list(
+        "hosting_plan__virtual_server_id", flat=True).first()
     if space is None:
-        return None
-    return space.hosting_plan.virtual_server.service_of_kind(kind)
+        return {}
+    return {service.kind: service for service in Service.objects.filter(
+        virtual_servers__id=space).select_related("server")}
+
+
+def service_for(customer, kind, services=None):
+    services = services_of(customer) if services is None else services
+    return services.get(kind)
 
 
 def ca_file_for(pem):
@@ -50,8 +61,8 @@ def directory_settings(service):
         bind_password=service.bind_password or "")
 
 
-def directory_for(customer):
-    service = service_for(customer, ServiceKind.ACTIVE_DIRECTORY)
+def directory_for(customer, services=None):
+    service = service_for(customer, ServiceKind.ACTIVE_DIRECTORY, services)
     if service is None:
         from .directory import PermanentDirectoryError
 
@@ -92,11 +103,11 @@ def exchange_settings(service):
         operation_timeout=settings.EXCHANGE_OPERATION_TIMEOUT)
 
 
-def exchange_for(customer):
+def exchange_for(customer, services=None):
     """The organization's Exchange client, or None when its plan includes no Exchange."""
     from .exchange import DryRunExchangeClient, ExchangeClient
 
-    service = service_for(customer, ServiceKind.EXCHANGE)
+    service = service_for(customer, ServiceKind.EXCHANGE, services)
     if service is None or not service.enabled:
         return None
     key = ("exchange", "dryrun" if is_dry_run() else "live", service.pk,

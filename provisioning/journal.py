@@ -109,7 +109,7 @@ def execute(operation_id, sealed_secret=None, task_id=None):
 
 
 def _execute(operation_id, sealed_secret, task_id):
-    operation = Operation.objects.select_related("customer", "scope").filter(
+    operation = Operation.objects.select_related("customer__parent", "scope").filter(
         pk=operation_id).first()
     if operation is None:
         log.warning("operation %s does not exist; its task is dropped", operation_id)
@@ -120,7 +120,7 @@ def _execute(operation_id, sealed_secret, task_id):
         return Outcome(OperationState.QUEUED, retry_in=ORDER_WAIT_SECONDS)
     if not _claim(operation_id, task_id):
         return Outcome(operation.state)
-    operation.refresh_from_db()
+    operation.state = OperationState.RUNNING
     operation.attempts += 1
     secret = secrets.unseal(sealed_secret)
     if operation.needs_secret and secret is None:

@@ -71,15 +71,25 @@ def reserve(customer, quota, amount=1, field=None):
     """Lock the customer's hosting space and check that `amount` more of `quota` fits.
 
     Must run inside the transaction that then creates the objects."""
-    space = HostingSpace.objects.select_for_update().select_related(
-        "customer", "hosting_plan").get(pk=hosting_space_of(customer).pk)
-    limit = space.limit_for(quota)
-    if limit is None:
-        return space
-    used = USAGE[quota](space)
-    if used + amount > limit:
-        label = QuotaName(quota).label
-        message = (f"The quota for {label.lower()} is reached: {used} of {limit} used, "
-                   f"{amount} more requested.")
-        raise ValidationError({field: message} if field else message, code="quota")
+    return reserve_many(customer, {quota: (amount, field)})
+
+
+def reserve_many(customer, requests):
+    """reserve() for several quotas at once: {quota: (amount, field)}, one lock."""
+    space = (HostingSpace.objects.select_for_update(of=("self",))
+             .select_related("customer", "hosting_plan")
+             .prefetch_related("quota_overrides", "hosting_plan__quotas")
+             .filter(customer=customer).exclude(status_id=c.DELETED).order_by("pk").first())
+    if space is None:
+        raise ValidationError(f"{customer} has no hosting space, so it has no quotas to use.")
+    for quota, (amount, field) in requests.items():
+        limit = space.limit_for(quota)
+        if limit is None or amount == 0:
+            continue
+        used = USAGE[quota](space)
+        if used + amount > limit:
+            label = QuotaName(quota).label
+            message = (f"The quota for {label.lower()} is reached: {used} of {limit} used, "
+                       f"{amount} more requested.")
+            raise ValidationError({field: message} if field else message, code="quota")
     return space

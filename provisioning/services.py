@@ -3,7 +3,7 @@ functions; none of them decides anything on its own."""
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from servicplans.models import HostingPlan, QuotaName, ServicePlan
@@ -165,15 +165,21 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
     if errors:
         raise ValidationError(errors)
 
-    quotas.reserve(organization, QuotaName.USERS, field="local_part")
+    wanted = {QuotaName.USERS: (1, "local_part")}
     if service_plan is not None:
-        quotas.reserve(organization, QuotaName.MAILBOXES, field="service_plan")
-        quotas.reserve(organization, QuotaName.MAILBOX_DISK_MB, _plan_mailbox_mb(service_plan),
-                       field="service_plan")
+        wanted[QuotaName.MAILBOXES] = (1, "service_plan")
+        wanted[QuotaName.MAILBOX_DISK_MB] = (_plan_mailbox_mb(service_plan), "service_plan")
+    quotas.reserve_many(organization, wanted)
+    # Everything full_clean() would check was checked above; the database's unique
+    # constraint on the UPN still settles a race between two requests.
     user = Customer(parent=organization, customer_type_id=c.BUSINESS_USER, name=display_name,
                     upn=upn, service_plan=service_plan)
-    user.full_clean(exclude=["object_guid"])
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise ValidationError({"local_part": f"The logon name {upn} is already in use."}) \
+            from None
     record_event(user, c.CREATED, actor, upn=upn, display_name=display_name)
     if service_plan is not None:
         record_event(user, c.PLAN_SIGNUP, actor, service_plan=service_plan.name)
