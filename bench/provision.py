@@ -30,7 +30,7 @@ def prepare_environment():
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "panel.settings", "DATABASE_URL": DATABASE_URL,
         "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14"),
-        "CELERY_QUEUE": QUEUE, "PROVISIONING_BACKEND": "live", "DEBUG": "true",
+        "CELERY_QUEUE": QUEUE, "PROVISIONING_BACKEND": "live", "DEBUG": "false",
         "LOG_LEVEL": "WARNING", "CELERY_TASK_ALWAYS_EAGER": "false"})
     name = DATABASE_URL.rsplit("/", 1)[1]
     admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
