@@ -498,9 +498,11 @@ class DirectoryClient:
     def get_by_guid(self, guid: str, extra_attributes: Iterable[str] = ()) -> dict[str, Any] | None:
         return self._read(guid_dn(guid), extra_attributes)
 
-    def whoami(self) -> str:
-        """Bind (for the admin's connection test) and tell who the directory says we are."""
-        return self._call("who am i", lambda conn: conn.extend.standard.who_am_i()) or "?"
+    def verify_bind(self) -> str:
+        """Bind and read the base DN (the admin's connection test); returns the bind DN."""
+        if self._read(self.settings.base_dn) is None:
+            raise NoSuchObjectError(f"The base DN '{self.settings.base_dn}' does not exist.")
+        return self.settings.bind_dn
 
     def get_by_dn(self, dn: str, extra_attributes: Iterable[str] = ()) -> dict[str, Any] | None:
         """For DNs built by org_dn()/org_group_dn(); stored objects are found by GUID."""

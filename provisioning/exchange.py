@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-import xml.etree.ElementTree as ET  # noqa: S405 - parses our own CLIXML stderr, never untrusted input from users
+import xml.etree.ElementTree as ET  # noqa: S405 - parses replies of the configured endpoint, never input from users
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +150,12 @@ try {
 """
 
 SECRET_MASK = "********"
+
+WSMID = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+IDENTIFY_ENVELOPE = (
+    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    f'xmlns:wsmid="{WSMID}"><s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>'
+)
 
 
 # --------------------------------------------------------------------------- settings
@@ -493,7 +499,9 @@ def classify_error(cmdlet: str, error: Mapping[str, Any]) -> ExchangeError:
     )
 
 
-def _transport_error(cmdlet: str, exc: BaseException, settings: ExchangeSettings) -> ExchangeError:
+def _transport_error(
+    cmdlet: str | None, exc: BaseException, settings: ExchangeSettings
+) -> ExchangeError:
     # Imported here so that building scripts and the dry-run client need no network stack.
     import requests
     from winrm.exceptions import (
@@ -588,6 +596,33 @@ def _transport_error(cmdlet: str, exc: BaseException, settings: ExchangeSettings
     raise exc
 
 
+# ------------------------------------------------------------------------ identify
+
+
+def parse_identify_response(reply: bytes) -> str:
+    """``Vendor, ProductVersion (WS-Management ProtocolVersion)`` from an IdentifyResponse."""
+    try:
+        root = ET.fromstring(reply)  # noqa: S314 - expat fetches no external entities
+    except ET.ParseError:
+        root = None
+    found = root.find(f".//{{{WSMID}}}IdentifyResponse") if root is not None else None
+    if found is None:
+        raise PermanentExchangeError(
+            "the endpoint did not answer like a WS-Management service; "
+            "check the URL of the Exchange service",
+            exchange_message=reply[:500].decode("utf-8", "replace").strip(),
+            kind="protocol",
+        )
+
+    def text(name: str) -> str:
+        return (found.findtext(f"{{{WSMID}}}{name}") or "").strip()
+
+    product = ", ".join(part for part in (text("ProductVendor"), text("ProductVersion")) if part)
+    protocol = text("ProtocolVersion")
+    product = product or "an unnamed WS-Management service"
+    return f"{product} (WS-Management {protocol})" if protocol else product
+
+
 # ------------------------------------------------------------------------ clients
 
 
@@ -632,6 +667,29 @@ class ExchangeClient:
             return None
         return output[0] if len(output) == 1 else output
 
+    def identify(self) -> str:
+        """Who answers at the endpoint, e.g. ``Microsoft Corporation, OS: 10.0.17763 SP: 0.0
+        Stack: 3.0 (WS-Management http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd)``.
+
+        Sent with the service account's credentials rather than as an unauthenticated
+        Identify: the connection test should also prove the login, and Windows reports
+        its real OS version only to an authenticated caller.
+        """
+        import requests
+
+        try:
+            reply = self._protocol().send_message(IDENTIFY_ENVELOPE)
+        except requests.exceptions.ReadTimeout as exc:
+            # The generic message talks about a command that may have run; Identify runs none.
+            raise TransientExchangeError(
+                f"Exchange did not answer within {self.settings.read_timeout_sec} s",
+                exchange_message=str(exc),
+                kind="timeout",
+            ) from exc
+        except Exception as exc:
+            raise _transport_error(None, exc, self.settings) from exc
+        return parse_identify_response(reply)
+
     def _execute(
         self, cmdlet: str, params: dict[str, Any], script: str
     ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -657,28 +715,33 @@ class ExchangeClient:
             error = {"message": text[:2000]}
         raise classify_error(cmdlet, error)
 
+    def _protocol(self) -> Any:
+        from winrm.protocol import Protocol
+
+        s = self.settings
+        return Protocol(
+            s.endpoint,
+            transport=s.transport,
+            username=s.username,
+            password=s.password,
+            server_cert_validation="validate" if s.verify_tls else "ignore",
+            ca_trust_path=s.ca_file,
+            read_timeout_sec=s.read_timeout_sec,
+            operation_timeout_sec=s.operation_timeout_sec,
+            message_encryption=s.message_encryption,
+            proxy=s.proxy,
+        )
+
     def _run_remote(self, cmdlet: str, script: str) -> tuple[str, str, int]:
         import requests
         from winrm.exceptions import WinRMOperationTimeoutError
-        from winrm.protocol import Protocol
 
         s = self.settings
         command_line = build_command_line(script)
         shell_id = command_id = None
         cleanup = True
         try:
-            protocol = Protocol(
-                s.endpoint,
-                transport=s.transport,
-                username=s.username,
-                password=s.password,
-                server_cert_validation="validate" if s.verify_tls else "ignore",
-                ca_trust_path=s.ca_file,
-                read_timeout_sec=s.read_timeout_sec,
-                operation_timeout_sec=s.operation_timeout_sec,
-                message_encryption=s.message_encryption,
-                proxy=s.proxy,
-            )
+            protocol = self._protocol()
             shell_id = protocol.open_shell()
             command_id = protocol.run_command(shell_id, command_line)
             deadline = time.monotonic() + s.command_timeout
@@ -931,6 +994,9 @@ class DryRunExchangeClient(ExchangeClient):
             endpoint="https://exchange.invalid/wsman", username="dry-run", password="dry-run"
         )
         self.journal: list[dict[str, Any]] = []
+
+    def identify(self) -> str:
+        return "dry run, no WS-Management endpoint was contacted"
 
     def _execute(
         self, cmdlet: str, params: dict[str, Any], script: str

@@ -16,7 +16,7 @@ def test_connection(service):
 
             client = DirectoryClient(directory_settings(service))
             try:
-                who = client.whoami()
+                who = client.verify_bind()
             finally:
                 client.close()
             return True, f"Bound to {service.ldap_host} as {who}."

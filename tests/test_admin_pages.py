@@ -91,5 +91,5 @@ def test_test_connection_reports_the_failure_in_plain_words(provider_client):
         reverse("admin:servers_service_changelist"),
         {"action": "test_connection_action", "_selected_action": [service.pk]}, follow=True)
     text = " ".join(str(m) for m in response.context["messages"])
-    assert "Connection failed" in text
+    assert "Connection failed: The directory server cannot be reached" in text
     assert "change-me" not in text

@@ -240,3 +240,18 @@ def test_soft_delete_disables_in_ad_and_keeps_the_row(live_demo, ad):
     assert ad.get_by_guid(str(user.object_guid))["userAccountControl"] & 2 == 2
     services.set_enabled(org, False)
     only_succeeded(*Operation.objects.filter(customer=org, action="set_organization_enabled"))
+
+
+def test_the_admins_connection_test_binds_and_identifies(live_demo, client):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.get(username="provider"))
+    services_ = Service.objects.order_by("kind")
+    response = client.post(reverse("admin:servers_service_changelist"),
+                           {"action": "test_connection_action",
+                            "_selected_action": [s.pk for s in services_]}, follow=True)
+    text = [str(m) for m in response.context["messages"]]
+    assert any("Bound to 127.0.0.1 as" in m and "Administrator" in m for m in text), text
+    assert any("WinRM endpoint answered: Microsoft Corporation" in m for m in text), text
+    assert not any("Connection failed" in m for m in text)

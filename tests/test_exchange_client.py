@@ -74,6 +74,12 @@ def settings_for(server: WSManServer, **overrides) -> ExchangeSettings:
     return ExchangeSettings(**values)
 
 
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def client(endpoint):
     return ExchangeClient(settings_for(endpoint))
@@ -487,12 +493,9 @@ def test_bad_credentials_give_a_clear_error(endpoint):
 
 
 def test_unreachable_server_is_transient():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     client = ExchangeClient(
         ExchangeSettings(
-            f"http://127.0.0.1:{port}/wsman",
+            f"http://127.0.0.1:{closed_port()}/wsman",
             transport="basic",
             username="u",
             password="p",
@@ -504,17 +507,69 @@ def test_unreachable_server_is_transient():
     assert caught.value.kind == "unreachable"
 
 
+# ------------------------------------------------------------- connection test
+
+
+IDENTIFIED = (
+    "Microsoft Corporation, OS: 10.0.17763 SP: 0.0 Stack: 3.0 "
+    "(WS-Management http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd)"
+)
+
+
+def test_identify_names_the_endpoint(endpoint, client):
+    assert client.identify() == IDENTIFIED
+    assert endpoint.identify_count == 1
+    assert endpoint.calls == [] and endpoint.open_shells == 0 and endpoint.violations == []
+
+
+def test_identify_with_a_wrong_password_is_a_credentials_error(endpoint):
+    client = ExchangeClient(settings_for(endpoint, password="Wr0ng!pass"))
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.identify()
+    assert caught.value.kind == "credentials"
+    assert "rejected the service account's credentials" in caught.value.user_message
+    assert "Wr0ng!pass" not in str(caught.value) and endpoint.identify_count == 0
+
+
+def test_identify_on_a_closed_port_is_transient():
+    client = ExchangeClient(
+        ExchangeSettings(
+            f"http://127.0.0.1:{closed_port()}/wsman",
+            transport="basic",
+            username="u",
+            password="S3cret!pass",
+            allow_insecure=True,
+        )
+    )
+    with pytest.raises(TransientExchangeError) as caught:
+        client.identify()
+    assert caught.value.kind == "unreachable"
+    assert "S3cret!pass" not in str(caught.value)
+
+
+@pytest.mark.parametrize("reply", [b"It works!\n", b"<s:Envelope xmlns:s='urn:x'/>", b""])
+def test_identify_answered_by_something_else_is_a_protocol_error(client, monkeypatch, reply):
+    monkeypatch.setattr(Protocol, "send_message", lambda self, message: reply)
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.identify()
+    assert caught.value.kind == "protocol"
+
+
 def test_ntlm_without_message_encryption():
     with WSManServer(username="svc-exchange", password="S3cret!pass", ntlm=True) as server:
         client = ExchangeClient(settings_for(server, transport="ntlm", message_encryption="never"))
         assert client.enable_mailbox("gina@contoso.example")["Alias"] == "gina"
+        assert client.identify() == IDENTIFIED
         bad = ExchangeClient(
             settings_for(server, transport="ntlm", message_encryption="never", password="x")
         )
         with pytest.raises(PermanentExchangeError) as caught:
             bad.run("Get-AcceptedDomain")
         assert caught.value.kind == "credentials"
-        assert server.violations == []
+        with pytest.raises(PermanentExchangeError) as caught:
+            bad.identify()
+        assert caught.value.kind == "credentials"
+        assert server.violations == [] and server.identify_count == 1
 
 
 def test_state_is_served_as_json(endpoint, client):

@@ -7,10 +7,17 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from provisioning import constants as c
-from provisioning import journal
+from provisioning import journal, services
 from provisioning.models import Customer, Event, Operation
 from servicplans.models import ServicePlan
-from tests.support.views import NEW_PASSWORD
+from tests.support.views import (
+    ADMINS,
+    HELPDESK,
+    MANAGERS,
+    NEW_PASSWORD,
+    PASSWORD,
+    ViewTestCases,
+)
 
 
 @pytest.fixture
@@ -32,65 +39,88 @@ def test_dashboard_shows_quota_bars_events_and_open_operations(admin_client, dem
     assert "Operations in flight or failed" in page and "provision_user" in page
 
 
-def test_create_user_states_the_password_rules_and_creates_it(admin_client, demo):
-    url = reverse("user_create", args=[demo.pk])
-    page = admin_client.get(url).content.decode()
-    assert "at least 10 characters" in page
-    gold = ServicePlan.objects.get(name="Gold")
-    response = admin_client.post(url, {"display_name": "Adele Vance", "local_part": "adele",
-                                       "domain": "contoso.example", "service_plan": gold.pk,
-                                       "password": NEW_PASSWORD})
-    user = Customer.objects.get(upn="adele@contoso.example")
-    assert response.status_code == 302 and response.url == reverse("user", args=[demo.pk,
-                                                                                  user.pk])
-    assert user.service_plan == gold
-    assert Event.objects.get(customer=user, event_type_id=c.CREATED).actor.username == \
-        "contoso-admin"
-    assert Operation.objects.get(customer=user).action == "provision_user"
+class TestUserPages(ViewTestCases.PrimaryObjectViewTestCase):
+    list_url, detail_url, create_url = "users", "user", "user_create"
+    edit_url, delete_url, object_kwarg = "user_edit", "user_delete", "user_id"
+    create_logins = edit_logins = delete_logins = MANAGERS
+    create_data = {"display_name": "Adele Vance", "local_part": "adele",
+                   "domain": "contoso.example", "password": NEW_PASSWORD,
+                   "service_plan": lambda: ServicePlan.objects.get(name="Gold").pk}
+    created = {"upn": "adele@contoso.example", "service_plan__name": "Gold"}
+    edit_data = {"display_name": "Lynne Renamed"}
+    edited = {"name": "Lynne Renamed"}
 
+    def live_objects(self, organization):
+        return Customer.objects.filter(parent=organization).users().live()
 
-def test_service_errors_come_back_on_the_form(admin_client, demo):
-    response = admin_client.post(reverse("user_create", args=[demo.pk]), {
-        "display_name": "Megan Again", "local_part": "megan", "domain": "contoso.example",
-        "password": "short"})
-    assert response.status_code == 200
-    errors = response.context["form"].errors
-    assert "password" in errors
-    response = admin_client.post(reverse("user_create", args=[demo.pk]), {
-        "display_name": "Megan Again", "local_part": "megan", "domain": "contoso.example",
-        "password": NEW_PASSWORD})
-    assert "already in use" in str(response.context["form"].errors["local_part"])
+    def make_object(self, organization):
+        return services.create_user(organization, display_name="Lynne Robbins",
+                                    local_part="lynne", domain="contoso.example",
+                                    password=PASSWORD)
 
+    def foreign_object(self, other_tenant):
+        return other_tenant["user"]
 
-def test_edit_reset_plan_disable_enable_delete(admin_client, demo, megan):
-    base = [demo.pk, megan.pk]
-    assert admin_client.post(reverse("user_edit", args=base),
-                             {"display_name": "Megan B."}).status_code == 302
-    assert admin_client.post(reverse("user_password", args=base),
-                             {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
-    silver = ServicePlan.objects.get(name="Silver")
-    assert admin_client.post(reverse("user_plan", args=base),
-                             {"service_plan": silver.pk}).status_code == 302
-    # Destructive actions ask first: GET only shows the question.
-    confirm = admin_client.get(reverse("user_disable", args=base))
-    assert b"Disable Megan B. (megan@contoso.example)?" in confirm.content
-    megan.refresh_from_db()
-    assert megan.status_id == c.ENABLED
-    admin_client.post(reverse("user_disable", args=base))
-    megan.refresh_from_db()
-    assert (megan.name, megan.service_plan, megan.status_id) == ("Megan B.", silver, c.DISABLED)
-    admin_client.post(reverse("user_enable", args=base))
-    admin_client.post(reverse("user_delete", args=base))
-    megan.refresh_from_db()
-    assert megan.status_id == c.DELETED
-    assert list(Operation.objects.filter(customer=megan).order_by("pk").values_list(
-        "action", flat=True)) == ["provision_user", "rename_user", "reset_password",
-                                  "change_plan", "set_user_enabled", "set_user_enabled",
-                                  "delete_user"]
-    assert set(Operation.objects.filter(customer=megan).exclude(action="provision_user")
-               .values_list("requested_by__username", flat=True)) == {"contoso-admin"}
-    # A deleted user is gone from the list and its pages.
-    assert admin_client.get(reverse("user", args=base)).status_code == 404
+    def text_of(self, obj):
+        return obj.upn
+
+    def test_create_user_states_the_password_rules_and_creates_it(self, admin_client, demo):
+        url = reverse("user_create", args=[demo.pk])
+        page = admin_client.get(url).content.decode()
+        assert "at least 10 characters" in page
+        gold = ServicePlan.objects.get(name="Gold")
+        response = admin_client.post(url, {"display_name": "Adele Vance", "local_part": "adele",
+                                           "domain": "contoso.example", "service_plan": gold.pk,
+                                           "password": NEW_PASSWORD})
+        user = Customer.objects.get(upn="adele@contoso.example")
+        assert response.status_code == 302 and response.url == reverse("user", args=[demo.pk,
+                                                                                      user.pk])
+        assert user.service_plan == gold
+        assert Event.objects.get(customer=user, event_type_id=c.CREATED).actor.username == \
+            "contoso-admin"
+        assert Operation.objects.get(customer=user).action == "provision_user"
+
+    def test_service_errors_come_back_on_the_form(self, admin_client, demo):
+        response = admin_client.post(reverse("user_create", args=[demo.pk]), {
+            "display_name": "Megan Again", "local_part": "megan", "domain": "contoso.example",
+            "password": "short"})
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert "password" in errors
+        response = admin_client.post(reverse("user_create", args=[demo.pk]), {
+            "display_name": "Megan Again", "local_part": "megan", "domain": "contoso.example",
+            "password": NEW_PASSWORD})
+        assert "already in use" in str(response.context["form"].errors["local_part"])
+
+    def test_edit_reset_plan_disable_enable_delete(self, admin_client, demo, megan):
+        base = [demo.pk, megan.pk]
+        assert admin_client.post(reverse("user_edit", args=base),
+                                 {"display_name": "Megan B."}).status_code == 302
+        assert admin_client.post(reverse("user_password", args=base), {
+            "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
+        silver = ServicePlan.objects.get(name="Silver")
+        assert admin_client.post(reverse("user_plan", args=base),
+                                 {"service_plan": silver.pk}).status_code == 302
+        # Destructive actions ask first: GET only shows the question.
+        confirm = admin_client.get(reverse("user_disable", args=base))
+        assert b"Disable Megan B. (megan@contoso.example)?" in confirm.content
+        megan.refresh_from_db()
+        assert megan.status_id == c.ENABLED
+        admin_client.post(reverse("user_disable", args=base))
+        megan.refresh_from_db()
+        assert (megan.name, megan.service_plan, megan.status_id) == ("Megan B.", silver, c.DISABLED)
+        admin_client.post(reverse("user_enable", args=base))
+        admin_client.post(reverse("user_delete", args=base))
+        megan.refresh_from_db()
+        assert megan.status_id == c.DELETED
+        assert list(Operation.objects.filter(customer=megan).order_by("pk").values_list(
+            "action", flat=True)) == ["provision_user", "rename_user", "reset_password",
+                                      "change_plan", "set_user_enabled", "set_user_enabled",
+                                      "delete_user"]
+        assert set(Operation.objects.filter(customer=megan).exclude(action="provision_user")
+                   .values_list("requested_by__username", flat=True)) == {"contoso-admin"}
+        # A deleted user is gone from the list and its pages.
+        assert admin_client.get(reverse("user", args=base)).status_code == 404
 
 
 def test_the_change_log_shows_before_and_after_with_the_actor(admin_client, demo, megan):
@@ -102,25 +132,43 @@ def test_the_change_log_shows_before_and_after_with_the_actor(admin_client, demo
     assert "Megan Bowen" in page and "Megan Renamed" in page and "contoso-admin" in page
 
 
-def test_domains_page_shows_primary_and_adds_a_secondary(admin_client, demo):
-    url = reverse("domains", args=[demo.pk])
-    assert "Primary" in admin_client.get(url).content.decode()
-    response = admin_client.post(url, {"name": "Sales.Contoso.Example",
-                                       "asset_type": c.SECONDARY_DOMAIN})
-    assert response.status_code == 302
-    assert demo.assets.filter(name="sales.contoso.example",
-                              asset_type_id=c.SECONDARY_DOMAIN).exists()
-    duplicate = admin_client.post(url, {"name": "sales.contoso.example",
-                                        "asset_type": c.SECONDARY_DOMAIN})
-    assert "already in use" in duplicate.content.decode()
+class TestDomainPages(ViewTestCases.ListViewTestMixin, ViewTestCases.CreateViewTestMixin):
+    # The form to add a domain is on the list page.
+    list_url = create_url = "domains"
+    create_logins = ADMINS
+    create_data = {"name": "Sales.Contoso.Example", "asset_type": c.SECONDARY_DOMAIN}
+    created = {"name": "sales.contoso.example", "asset_type_id": c.SECONDARY_DOMAIN}
 
+    def live_objects(self, organization):
+        return organization.assets.exclude(status_id=c.DELETED)
 
-def test_helpdesk_cannot_add_domains(client, demo):
-    client.force_login(get_user_model().objects.get(username="contoso-helpdesk"))
-    url = reverse("domains", args=[demo.pk])
-    assert "Add a domain" not in client.get(url).content.decode()
-    assert client.post(url, {"name": "x.example", "asset_type": c.SECONDARY_DOMAIN}
-                       ).status_code == 403
+    def make_object(self, organization):
+        return services.add_domain(organization, "extra.contoso.example")
+
+    def foreign_object(self, other_tenant):
+        return other_tenant["organization"].assets.get(asset_type_id=c.PRIMARY_DOMAIN)
+
+    def text_of(self, obj):
+        return obj.name
+
+    def test_domains_page_shows_primary_and_adds_a_secondary(self, admin_client, demo):
+        url = reverse("domains", args=[demo.pk])
+        assert "Primary" in admin_client.get(url).content.decode()
+        response = admin_client.post(url, {"name": "Sales.Contoso.Example",
+                                           "asset_type": c.SECONDARY_DOMAIN})
+        assert response.status_code == 302
+        assert demo.assets.filter(name="sales.contoso.example",
+                                  asset_type_id=c.SECONDARY_DOMAIN).exists()
+        duplicate = admin_client.post(url, {"name": "sales.contoso.example",
+                                            "asset_type": c.SECONDARY_DOMAIN})
+        assert "already in use" in duplicate.content.decode()
+
+    def test_helpdesk_cannot_add_domains(self, client, demo):
+        client.force_login(get_user_model().objects.get(username=HELPDESK))
+        url = reverse("domains", args=[demo.pk])
+        assert "Add a domain" not in client.get(url).content.decode()
+        assert client.post(url, {"name": "x.example", "asset_type": c.SECONDARY_DOMAIN}
+                           ).status_code == 403
 
 
 def test_failed_operation_retry_asks_for_a_password_when_it_needs_one(admin_client, demo,

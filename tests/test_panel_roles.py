@@ -5,15 +5,18 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from provisioning.models import Account, Operation, Role
-
-PROVIDER, RESELLER, PRIMARY = "provider", "reseller", "contoso-admin"
-FULL, MANAGER = "contoso-peer-full-admin", "contoso-peer-user-manager"
-HELPDESK, READ_ONLY = "contoso-helpdesk", "contoso-peer-read-only"
-EVERYONE = {PROVIDER, RESELLER, PRIMARY, FULL, MANAGER, HELPDESK, READ_ONLY}
-ABOVE = {PROVIDER, RESELLER}
-ADMINS = ABOVE | {PRIMARY, FULL}
-MANAGERS = ADMINS | {MANAGER}
-HELPERS = MANAGERS | {HELPDESK}
+from tests.support.views import (
+    ABOVE,
+    ADMINS,
+    EVERYONE,
+    FULL,
+    HELPDESK,
+    HELPERS,
+    MANAGER,
+    MANAGERS,
+    PRIMARY,
+    READ_ONLY,
+)
 
 # page name: (the ids it needs, the logins that may open it)
 MATRIX = {

@@ -7,41 +7,61 @@ from django.urls import reverse
 
 from provisioning import accounts, scoping
 from provisioning.models import Account, Role
-from tests.support.views import NEW_PASSWORD
+from tests.support.views import ADMINS, NEW_PASSWORD, ViewTestCases, login, make_peer
 
 User = get_user_model()
 
 
-def login(client, username):
-    client.force_login(User.objects.get(username=username))
-    return client
+class TestPeerPages(ViewTestCases.ListViewTestMixin, ViewTestCases.CreateViewTestMixin,
+                    ViewTestCases.EditViewTestMixin, ViewTestCases.DeleteViewTestMixin):
+    # A panel account has no page of its own: its row in the list is its detail.
+    list_url, create_url = "peers", "peer_create"
+    edit_url, delete_url, object_kwarg = "peer_edit", "peer_remove", "account_id"
+    view_logins = create_logins = edit_logins = delete_logins = ADMINS
+    create_data = {"username": "contoso-ops", "email": "ops@contoso.example",
+                   "role": Role.PEER_USER_MANAGER, "password": NEW_PASSWORD}
+    created = {"user__username": "contoso-ops", "role": Role.PEER_USER_MANAGER}
+    edit_data = {"role": Role.PEER_HELPDESK, "email": "target@contoso.example"}
+    edited = {"role": Role.PEER_HELPDESK, "user__email": "target@contoso.example"}
 
+    def live_objects(self, organization):
+        return accounts.peers_of(organization)
 
-def test_primary_admin_creates_edits_resets_and_removes_a_peer(client, demo):
-    login(client, "contoso-admin")
-    response = client.post(reverse("peer_create", args=[demo.pk]), {
-        "username": "contoso-ops", "email": "ops@contoso.example",
-        "role": Role.PEER_USER_MANAGER, "password": NEW_PASSWORD})
-    assert response.status_code == 302
-    peer = Account.objects.get(user__username="contoso-ops")
-    assert (peer.customer, peer.role) == (demo, Role.PEER_USER_MANAGER)
-    page = client.get(reverse("peers", args=[demo.pk])).content.decode()
-    assert "contoso-ops" in page and reverse("peer_edit", args=[demo.pk, peer.pk]) in page
+    def make_object(self, organization):
+        # Read-only ranks below every administrator, so each allowed login outranks it.
+        return make_peer(organization, "contoso-target", Role.PEER_READ_ONLY).account
 
-    client.post(reverse("peer_edit", args=[demo.pk, peer.pk]),
-                {"role": Role.PEER_HELPDESK, "email": "ops@contoso.example"})
-    client.post(reverse("peer_password", args=[demo.pk, peer.pk]),
-                {"password": "Other-Password-123", "confirm": "Other-Password-123"})
-    peer.refresh_from_db()
-    assert peer.role == Role.PEER_HELPDESK
-    assert peer.user.check_password("Other-Password-123")
+    def foreign_object(self, other_tenant):
+        return other_tenant["account"]
 
-    assert b"Remove the panel account contoso-ops?" in client.get(
-        reverse("peer_remove", args=[demo.pk, peer.pk])).content
-    client.post(reverse("peer_remove", args=[demo.pk, peer.pk]), follow=True)
-    peer.user.refresh_from_db()
-    assert not peer.user.is_active
-    assert "contoso-ops" not in client.get(reverse("peers", args=[demo.pk])).content.decode()
+    def text_of(self, obj):
+        return obj.user.username
+
+    def test_primary_admin_creates_edits_resets_and_removes_a_peer(self, client, demo):
+        login(client, "contoso-admin")
+        response = client.post(reverse("peer_create", args=[demo.pk]), {
+            "username": "contoso-ops", "email": "ops@contoso.example",
+            "role": Role.PEER_USER_MANAGER, "password": NEW_PASSWORD})
+        assert response.status_code == 302
+        peer = Account.objects.get(user__username="contoso-ops")
+        assert (peer.customer, peer.role) == (demo, Role.PEER_USER_MANAGER)
+        page = client.get(reverse("peers", args=[demo.pk])).content.decode()
+        assert "contoso-ops" in page and reverse("peer_edit", args=[demo.pk, peer.pk]) in page
+
+        client.post(reverse("peer_edit", args=[demo.pk, peer.pk]),
+                    {"role": Role.PEER_HELPDESK, "email": "ops@contoso.example"})
+        client.post(reverse("peer_password", args=[demo.pk, peer.pk]),
+                    {"password": "Other-Password-123", "confirm": "Other-Password-123"})
+        peer.refresh_from_db()
+        assert peer.role == Role.PEER_HELPDESK
+        assert peer.user.check_password("Other-Password-123")
+
+        assert b"Remove the panel account contoso-ops?" in client.get(
+            reverse("peer_remove", args=[demo.pk, peer.pk])).content
+        client.post(reverse("peer_remove", args=[demo.pk, peer.pk]), follow=True)
+        peer.user.refresh_from_db()
+        assert not peer.user.is_active
+        assert "contoso-ops" not in client.get(reverse("peers", args=[demo.pk])).content.decode()
 
 
 def test_roles_offered_are_below_ones_own(contoso_peers):

@@ -80,9 +80,8 @@ class Customer(MPTTModel):
 
     objects = CustomerManager()
 
-    class MPTTMeta:
-        order_insertion_by = ["name"]
-
+    # No order_insertion_by: a sorted insert shifts every later sibling's lft/rght, which
+    # costs O(n) row updates per new user in an organization of n users. Lists sort by name.
     class Meta:
         constraints = [
             models.UniqueConstraint(Lower("upn"), condition=~models.Q(upn=""),

@@ -1,7 +1,8 @@
 """A WS-Management endpoint that answers like Exchange remote PowerShell, for tests.
 
 It speaks the subset of WS-Man that pywinrm uses (shell Create, Command, Receive,
-Signal, Delete) and accepts exactly one kind of script: the panel's fixed template from
+Signal, Delete), answers an authenticated Identify (the admin's connection test), and
+accepts exactly one kind of script: the panel's fixed template from
 ``provisioning.exchange`` with an allow-listed cmdlet and a base64 JSON literal. It
 parses that template and never executes anything; any other script is recorded in
 ``violations`` (it would have run on a real server) and answered with an error.
@@ -54,12 +55,28 @@ NS = {
     "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
     "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
     "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "wsmid": "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd",
 }
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
 ACTION_COMMAND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command"
 ACTION_RECEIVE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive"
 ACTION_SIGNAL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal"
+# What Windows Server 2019 answers an authenticated Identify (an anonymous one is told
+# "OS: 0.0.0"); it has no WS-Addressing header at all.
+IDENTIFY_RESPONSE = (
+    '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+    "<s:Header/><s:Body>"
+    f'<wsmid:IdentifyResponse xmlns:wsmid="{NS["wsmid"]}">'
+    "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+    "</wsmid:ProtocolVersion>"
+    "<wsmid:ProductVendor>Microsoft Corporation</wsmid:ProductVendor>"
+    "<wsmid:ProductVersion>OS: 10.0.17763 SP: 0.0 Stack: 3.0</wsmid:ProductVersion>"
+    "<wsmid:SecurityProfiles><wsmid:SecurityProfileName>"
+    "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos"
+    "</wsmid:SecurityProfileName></wsmid:SecurityProfiles>"
+    "</wsmid:IdentifyResponse></s:Body></s:Envelope>"
+).encode()
 WSMAN_TIMEOUT_CODE = 2150858793
 WSMAN_SHELL_NOT_FOUND_CODE = 2150858843
 
@@ -915,6 +932,7 @@ class WSManServer:
         self._calls: list[tuple[str, dict[str, Any]]] = []
         self._violations: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
+        self._identify_count = 0
         self._shells: dict[str, _Shell] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -1012,6 +1030,12 @@ class WSManServer:
             }
 
     @property
+    def identify_count(self) -> int:
+        """Authenticated Identify requests answered (they reach no shell and no cmdlet)."""
+        with self._lock:
+            return self._identify_count
+
+    @property
     def open_shells(self) -> int:
         with self._lock:
             return len(self._shells)
@@ -1063,6 +1087,11 @@ class WSManServer:
         message_id = root.findtext(".//a:MessageID", default="", namespaces=NS).strip()
         selector = root.find(".//w:Selector[@Name='ShellId']", NS)
         shell_id = selector.text.strip() if selector is not None and selector.text else None
+
+        if not action and root.find("env:Body/wsmid:Identify", NS) is not None:
+            with self._lock:
+                self._identify_count += 1
+            return 200, IDENTIFY_RESPONSE
 
         if action == ACTION_CREATE:
             shell_id = str(uuid.uuid4()).upper()
