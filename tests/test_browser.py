@@ -15,7 +15,9 @@ from provisioning.models import Customer, Operation
 # plain synchronous ones.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-pytestmark = pytest.mark.browser
+# live_server flushes the database after each test: marked transactional, pytest-django runs
+# these after the tests that rely on the migrations' reference data.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "Demo-Panel-2026!"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"

@@ -187,3 +187,41 @@ def test_running_the_same_operation_again_creates_no_duplicate(live_demo, endpoi
     assert [d["DomainName"] for d in state["accepted_domains"]].count(domain) == 1
     assert len([e for e in ad.list_under_root() if e.get("userPrincipalName") == user.upn]) == 1
     assert endpoint.violations == []
+
+
+def test_soft_delete_disconnects_the_mailbox_and_keeps_its_data(live_demo, endpoint):
+    org, domain = sign_up(live_demo.parent)
+    user = add_user(org, domain, "leaving")
+    succeeded(*Operation.objects.filter(customer__in=[org, user]))
+    user.refresh_from_db()
+    services.delete_customer(user)
+    succeeded(*Operation.objects.filter(customer=user, action="delete_user"))
+    state = endpoint.snapshot()["exchange"]
+    assert mailboxes_of(endpoint, user.object_guid) == []
+    assert str(user.object_guid) in [m.get("Identity") for m in
+                                     state["disconnected_mailboxes"]]
+
+
+def test_a_feature_type_added_in_the_admin_works_without_code(live_demo, endpoint):
+    from django.core.exceptions import ValidationError
+
+    from servicplans.models import FeatureType, PlanFeature
+
+    unknown = FeatureType(name="Teleport", native_attribute="Set-Teleport", parent_node="mail")
+    with pytest.raises(ValidationError, match="not a known mail attribute"):
+        unknown.full_clean()
+    ews = FeatureType(name="EWS", native_attribute="EwsEnabled", parent_node="mail")
+    ews.full_clean()
+    ews.save()
+    gold = ServicePlan.objects.get(name="Gold")
+    bad_value = PlanFeature(service_plan=gold, feature_type=ews, value="perhaps")
+    with pytest.raises(ValidationError, match="not a yes/no value"):
+        bad_value.full_clean()
+    PlanFeature.objects.create(service_plan=gold, feature_type=ews, value="false")
+
+    org, domain = sign_up(live_demo.parent)
+    user = add_user(org, domain, "noews")
+    succeeded(*Operation.objects.filter(customer__in=[org, user]))
+    user.refresh_from_db()
+    (mailbox,) = mailboxes_of(endpoint, user.object_guid)
+    assert mailbox["cas"]["EwsEnabled"] is False

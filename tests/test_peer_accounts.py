@@ -1,8 +1,10 @@
 """Peer accounts: an organization's administrators delegate with roles, never upward."""
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 from django.urls import reverse
 
 from provisioning import accounts, scoping
@@ -102,3 +104,57 @@ def test_the_primary_admin_row_shows_no_actions_to_a_peer(client, demo, contoso_
     page = client.get(reverse("peers", args=[demo.pk])).content.decode()
     assert "contoso-admin" in page
     assert reverse("peer_edit", args=[demo.pk, primary.pk]) not in page
+
+
+def login_entries(username):
+    return LogEntry.objects.get_for_object(User.objects.get(username=username))
+
+
+def test_editing_and_removing_a_login_is_in_the_change_log(client, demo):
+    login(client, "contoso-admin")
+    helpdesk = Account.objects.get(user__username="contoso-helpdesk")
+    client.post(reverse("peer_edit", args=[demo.pk, helpdesk.pk]),
+                {"role": Role.PEER_HELPDESK, "email": "desk@contoso.example"})
+    client.post(reverse("peer_password", args=[demo.pk, helpdesk.pk]),
+                {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    client.post(reverse("peer_remove", args=[demo.pk, helpdesk.pk]))
+    changes = [(entry.actor.username, entry.changes_dict) for entry in
+               login_entries("contoso-helpdesk").filter(actor__isnull=False).order_by("pk")]
+    assert [(actor, sorted(fields)) for actor, fields in changes] == [
+        ("contoso-admin", ["email"]), ("contoso-admin", ["is_active"])]
+    assert changes[1][1]["is_active"] == ["True", "False"]
+    # Neither the hash nor the sign-ins are logged.
+    for entry in login_entries("contoso-admin").union(login_entries("contoso-helpdesk")):
+        assert not {"password", "last_login"} & set(entry.changes_dict)
+    page = client.get(reverse("changelog", args=[demo.pk])).content.decode()
+    assert "desk@contoso.example" in page and "is_active" in page
+
+
+def test_another_tenants_login_changes_never_appear_in_the_change_log(client, demo,
+                                                                       other_tenant):
+    fabrikam = other_tenant["organization"]
+    # Its own browser: the flash messages of these changes must not follow to Contoso's page.
+    fabrikam_client = login(Client(), "fabrikam-admin")
+    fabrikam_client.post(reverse("peer_edit", args=[fabrikam.pk, other_tenant["account"].pk]),
+                         {"role": Role.PEER_READ_ONLY, "email": "leak@fabrikam.example"})
+    fabrikam_client.post(reverse("peer_remove", args=[fabrikam.pk,
+                                                      other_tenant["account"].pk]))
+    # The resellers' own logins are above any organization, so in none of their logs.
+    for username in ("reseller", "litware-reseller"):
+        user = User.objects.get(username=username)
+        user.email = f"changed-{username}@panel.example"
+        user.save()
+    assert login_entries("fabrikam-helpdesk").filter(actor__username="fabrikam-admin").exists()
+
+    own_logins = set(Account.objects.filter(customer=demo).values_list("user_id", flat=True))
+    for username in ("contoso-admin", "reseller"):
+        login(client, username)
+        response = client.get(reverse("changelog", args=[demo.pk]))
+        for entry in response.context["view"].entries():
+            if entry.content_type.model_class() is User:
+                assert entry.object_id in own_logins, (username, entry.object_repr)
+        page = response.content.decode()
+        for foreign in ("fabrikam", "leak@", "litware", "changed-reseller"):
+            assert foreign not in page, (username, foreign)
+    page = fabrikam_client.get(reverse("changelog", args=[fabrikam.pk])).content.decode()
+    assert "leak@fabrikam.example" in page and "contoso" not in page

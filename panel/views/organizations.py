@@ -1,6 +1,7 @@
 """An organization's own pages: dashboard, domains, events, operations and change log."""
 
 from auditlog.models import LogEntry
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -156,7 +157,7 @@ class OperationRetryView(OrganizationMixin, ServiceFormView):
 
 class ChangeLogView(OrganizationMixin, TemplateView):
     """django-auditlog's before/after records of the organization, its users, domains,
-    hosting spaces and panel accounts."""
+    hosting spaces and panel accounts with their logins."""
 
     template_name = "panel/organization/changelog.html"
     permission = "changelog.view"
@@ -165,13 +166,18 @@ class ChangeLogView(OrganizationMixin, TemplateView):
 
     def entries(self):
         org = self.organization
+        User = get_user_model()
         types = ContentType.objects.get_for_models(Customer, CustomerAsset, HostingSpace,
-                                                   Account)
+                                                   Account, User)
+        accounts = Account.objects.filter(customer=org)
         members = {
             Customer: Customer.objects.filter(organization_q(org, prefix="")).values("pk"),
             CustomerAsset: CustomerAsset.objects.filter(customer=org).values("pk"),
             HostingSpace: HostingSpace.objects.filter(customer=org).values("pk"),
-            Account: Account.objects.filter(customer=org).values("pk"),
+            Account: accounts.values("pk"),
+            # Only logins that are this organization's accounts: a reseller's or another
+            # tenant's login is never one of them.
+            User: accounts.values("user_id"),
         }
         query = Q()
         for model, ids in members.items():
