@@ -156,7 +156,7 @@ def bare_loop(dc, users):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=3,
+    parser.add_argument("--concurrency", type=int, default=2,
                         help="Celery worker processes (prefork)")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()

@@ -1,8 +1,17 @@
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from mptt.admin import MPTTModelAdmin
 
-from . import services
-from .models import Account, Customer, CustomerAsset, Event, HostingSpace, HostingSpaceQuota
+from . import journal, services
+from .models import (
+    Account,
+    Customer,
+    CustomerAsset,
+    Event,
+    HostingSpace,
+    HostingSpaceQuota,
+    Operation,
+)
 
 
 class HostingSpaceInline(admin.TabularInline):
@@ -94,3 +103,38 @@ class AccountAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "customer__name")
     list_select_related = ("user", "customer")
     autocomplete_fields = ("user", "customer")
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    """The journal, read-only: what was asked, which steps were done, why it failed."""
+
+    list_display = ("id", "action", "customer", "state", "attempts", "last_error", "created",
+                    "finished")
+    list_filter = ("state", "action", "created")
+    search_fields = ("customer__name", "customer__upn", "action", "task_id")
+    list_select_related = ("customer",)
+    date_hierarchy = "created"
+    actions = ["retry_failed"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry the selected failed operations")
+    def retry_failed(self, request, queryset):
+        retried, skipped = 0, []
+        for operation in queryset:
+            try:
+                journal.retry(operation, actor=request.user)
+                retried += 1
+            except ValidationError as exc:
+                skipped.append(f"#{operation.pk}: {' '.join(exc.messages)}")
+        self.message_user(request, f"{retried} operation(s) sent again.", messages.SUCCESS)
+        for message in skipped:
+            self.message_user(request, message, messages.WARNING)

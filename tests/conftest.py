@@ -1,12 +1,13 @@
-import time
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from provisioning.models import Customer, Operation
+from provisioning.directory import DirectoryClient
+from provisioning.models import Customer
 from servers.models import Service, ServiceKind
+from tests.support.provisioning import wait_for_operations
 from tests.support.worker import CeleryWorker
 from tests.support.wsman_server import WSManServer
 
@@ -91,22 +92,6 @@ def celery_worker(celery_session_worker):
     return celery_session_worker
 
 
-def wait_for_operations(*operations, timeout=60):
-    """Wait until the operations (default: all) are finished; return them fresh."""
-    deadline = time.monotonic() + timeout
-    while True:
-        queryset = Operation.objects.all()
-        if operations:
-            queryset = queryset.filter(pk__in=[o.pk for o in operations])
-        pending = queryset.exclude(state__in=["succeeded", "failed", "cancelled"])
-        if not pending.exists():
-            return list(queryset.order_by("pk"))
-        if time.monotonic() > deadline:
-            raise AssertionError("operations still pending: " + ", ".join(
-                f"#{o.pk} {o.action} {o.state} ({o.last_error})" for o in pending))
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, wsman_endpoint,
               settings):
@@ -170,3 +155,11 @@ def other_tenant(demo):
     from tests.support.views import make_other_tenant
 
     return make_other_tenant()
+
+
+@pytest.fixture
+def ad(directory_settings):
+    """A directory client of the test's own, to check what ended up in Samba."""
+    client = DirectoryClient(directory_settings)
+    yield client
+    client.close()

@@ -11,57 +11,25 @@ from django.core.management import call_command
 
 from provisioning import constants as c
 from provisioning import services
-from provisioning.directory import DirectoryClient
 from provisioning.models import Customer, Operation
 from provisioning.reconciliation import reconcile
 from servers.models import Service, ServiceKind
-from servicplans.models import HostingPlan, ServicePlan
-from tests.conftest import wait_for_operations
+from tests.support.provisioning import (
+    PASSWORD,
+    add_user,
+    sign_up,
+    succeeded,
+    unique,
+    wait_for_operations,
+)
 
 pytestmark = [pytest.mark.samba, pytest.mark.worker]
 
-PASSWORD = "Directory-Pass-2026!"
-
-
-@pytest.fixture
-def ad(directory_settings):
-    client = DirectoryClient(directory_settings)
-    yield client
-    client.close()
-
-
-def unique(prefix):
-    return f"{prefix} {uuid.uuid4().hex[:8]}"
-
-
-def sign_up(reseller, name=None, domain=None):
-    name = name or unique("Org")
-    domain = domain or f"{uuid.uuid4().hex[:10]}.example"
-    org = services.sign_up_organization(
-        reseller=reseller, name=name, primary_domain=domain,
-        admin_username=f"admin-{uuid.uuid4().hex[:8]}", admin_password=PASSWORD,
-        hosting_plan=HostingPlan.objects.get(name="Business Premium"),
-        service_plans=ServicePlan.objects.filter(name__in=["Gold", "Silver"]))
-    return org, domain
-
-
-def add_user(org, domain, local, display=None, plan="Gold"):
-    return services.create_user(org, display_name=display or f"User {local}", local_part=local,
-                                domain=domain, password=PASSWORD, given_name="Given",
-                                surname="Surname",
-                                service_plan=ServicePlan.objects.get(name=plan))
-
-
-def only_succeeded(*operations):
-    done = wait_for_operations(*operations)
-    assert [(o.action, o.state, o.last_error) for o in done] == [
-        (o.action, "succeeded", "") for o in done]
-    return done
 
 
 def test_sign_up_creates_the_ou_upn_suffix_and_group(live_demo, ad):
     org, domain = sign_up(live_demo.parent)
-    (operation,) = only_succeeded(Operation.objects.get(customer=org))
+    (operation,) = succeeded(Operation.objects.get(customer=org))
     org.refresh_from_db()
     ou = ad.get_by_guid(str(org.object_guid), ["uPNSuffixes"])
     assert ou["dn"] == ad.org_dn(org.name)
@@ -76,7 +44,7 @@ def test_sign_up_creates_the_ou_upn_suffix_and_group(live_demo, ad):
 def test_users_are_enabled_in_the_group_and_can_bind(live_demo, ad, directory_settings):
     org, domain = sign_up(live_demo.parent)
     users = [add_user(org, domain, f"user{i}") for i in range(3)]
-    only_succeeded(*Operation.objects.filter(customer__in=users))
+    succeeded(*Operation.objects.filter(customer__in=users))
     group_dn = ad.org_group_dn(org.name)
     for user in users:
         user.refresh_from_db()
@@ -96,7 +64,7 @@ def test_users_are_enabled_in_the_group_and_can_bind(live_demo, ad, directory_se
 def test_changes_made_outside_the_panel(live_demo, ad):
     org, domain = sign_up(live_demo.parent)
     user = add_user(org, domain, "mover", display="Mover Original")
-    only_succeeded(*Operation.objects.filter(customer=user))
+    succeeded(*Operation.objects.filter(customer=user))
     user.refresh_from_db()
     guid = str(user.object_guid)
     # An administrator renames the user and moves it into a sub-OU, directly in AD.
@@ -106,7 +74,7 @@ def test_changes_made_outside_the_panel(live_demo, ad):
     ad.move(guid, moved_ou)
 
     services.set_enabled(user, False)
-    only_succeeded(*Operation.objects.filter(customer=user, action="set_user_enabled"))
+    succeeded(*Operation.objects.filter(customer=user, action="set_user_enabled"))
     entry = ad.get_by_guid(guid)
     assert entry["userAccountControl"] & 2 == 2
     assert entry["dn"].startswith("CN=Renamed Outside,OU=Moved,")
@@ -122,7 +90,7 @@ def test_changes_made_outside_the_panel(live_demo, ad):
 def test_reconciliation_reports_orphans_and_missing_objects(live_demo, ad):
     org, domain = sign_up(live_demo.parent)
     keep, lost = add_user(org, domain, "keep"), add_user(org, domain, "lost")
-    only_succeeded(*Operation.objects.filter(customer__in=[keep, lost]))
+    succeeded(*Operation.objects.filter(customer__in=[keep, lost]))
     lost.refresh_from_db()
     ad.delete(str(lost.object_guid))
     orphan_dn = f"CN=Stray Account,{ad.org_dn(org.name)}"
@@ -137,7 +105,7 @@ def test_reconciliation_reports_orphans_and_missing_objects(live_demo, ad):
 
     call_command("reconcile_directory", "--repair", stdout=open("/dev/null", "w"))  # noqa: SIM115
     repair = Operation.objects.filter(customer=lost, params__repair=True).get()
-    only_succeeded(repair)
+    succeeded(repair)
     lost.refresh_from_db()
     entry = ad.get_by_guid(str(lost.object_guid))
     assert entry["userPrincipalName"] == lost.upn
@@ -158,7 +126,7 @@ def test_a_directory_outage_mid_sign_up_completes_with_one_of_each(live_demo, ad
     time.sleep(3)
     assert Operation.objects.get(pk=operation.pk).state in ("queued", "running")
     samba_dc.start()
-    (operation,) = only_succeeded(operation)
+    (operation,) = succeeded(operation)
     assert operation.attempts >= 2
     org.refresh_from_db()
     entries = ad.list_under_root()
@@ -172,7 +140,7 @@ def test_a_directory_outage_mid_sign_up_completes_with_one_of_each(live_demo, ad
 def test_a_lost_worker_is_redelivered_without_duplicates(live_demo, ad, samba_dc,
                                                         celery_worker):
     org, domain = sign_up(live_demo.parent)
-    only_succeeded(*Operation.objects.filter(customer=org))
+    succeeded(*Operation.objects.filter(customer=org))
     samba_dc.signal(signal.SIGSTOP)
     user = add_user(org, domain, "survivor")
     operation = Operation.objects.get(customer=user)
@@ -183,7 +151,7 @@ def test_a_lost_worker_is_redelivered_without_duplicates(live_demo, ad, samba_dc
     celery_worker.kill()
     samba_dc.signal(signal.SIGCONT)
     celery_worker.start()
-    (operation,) = only_succeeded(operation)
+    (operation,) = succeeded(operation)
     user.refresh_from_db()
     matches = [e for e in ad.list_under_root() if e.get("userPrincipalName") == user.upn]
     assert len(matches) == 1
@@ -192,7 +160,7 @@ def test_a_lost_worker_is_redelivered_without_duplicates(live_demo, ad, samba_dc
 
 def test_duplicates_give_a_clear_error(live_demo, ad):
     org, domain = sign_up(live_demo.parent)
-    only_succeeded(*Operation.objects.filter(customer=org))
+    succeeded(*Operation.objects.filter(customer=org))
     # A UPN taken by an object outside the organization, created directly in AD.
     ad._add(f"CN=Squatter {uuid.uuid4().hex[:6]},CN=Users,{ad.settings.base_dn}",
             ["top", "person", "organizationalPerson", "user"],
@@ -205,7 +173,7 @@ def test_duplicates_give_a_clear_error(live_demo, ad):
     other = services.add_domain(org, f"other-{domain}")
     first = add_user(org, domain, "samesam")
     second = add_user(org, other.name, "samesam")
-    only_succeeded(*Operation.objects.filter(customer__in=[first, second]))
+    succeeded(*Operation.objects.filter(customer__in=[first, second]))
     sams = {ad.get_by_guid(str(Customer.objects.get(pk=u.pk).object_guid))["sAMAccountName"]
             for u in (first, second)}
     assert sams == {"samesam", "samesam2"}
@@ -218,7 +186,7 @@ AWKWARD = ['Comma, Plus+ "Quote" \\Back', "<Angle> ;Semi= #Hash", "Star* (Paren)
 def test_awkward_names_are_stored_exactly(live_demo, ad):
     org, domain = sign_up(live_demo.parent, name=unique('Org, "Odd" <Name>; #1 ='))
     users = [add_user(org, domain, f"odd{i}", display=name) for i, name in enumerate(AWKWARD)]
-    only_succeeded(*Operation.objects.filter(customer__in=[org, *users]))
+    succeeded(*Operation.objects.filter(customer__in=[org, *users]))
     org.refresh_from_db()
     assert ad.get_by_guid(str(org.object_guid))["name"] == org.name
     for user, name in zip(users, AWKWARD, strict=True):
@@ -232,14 +200,28 @@ def test_awkward_names_are_stored_exactly(live_demo, ad):
 def test_soft_delete_disables_in_ad_and_keeps_the_row(live_demo, ad):
     org, domain = sign_up(live_demo.parent)
     user = add_user(org, domain, "leaver")
-    only_succeeded(*Operation.objects.filter(customer=user))
+    succeeded(*Operation.objects.filter(customer=user))
     services.delete_customer(user)
-    only_succeeded(*Operation.objects.filter(customer=user, action="delete_user"))
+    succeeded(*Operation.objects.filter(customer=user, action="delete_user"))
     user.refresh_from_db()
     assert user.status_id == c.DELETED
     assert ad.get_by_guid(str(user.object_guid))["userAccountControl"] & 2 == 2
+
+    # Suspending the organization disables its users in AD; resuming enables them again,
+    # except one an administrator disabled on its own.
+    active, held = add_user(org, domain, "active"), add_user(org, domain, "held")
+    succeeded(*Operation.objects.filter(customer__in=[active, held]))
+    services.set_enabled(held, False)
     services.set_enabled(org, False)
-    only_succeeded(*Operation.objects.filter(customer=org, action="set_organization_enabled"))
+    succeeded(*Operation.objects.filter(customer__in=[org, held]).exclude(
+        action="provision_organization"))
+    active.refresh_from_db()
+    held.refresh_from_db()
+    assert ad.get_by_guid(str(active.object_guid))["userAccountControl"] & 2 == 2
+    services.set_enabled(org, True)
+    succeeded(*Operation.objects.filter(customer=org, action="set_organization_enabled"))
+    assert ad.get_by_guid(str(active.object_guid))["userAccountControl"] & 2 == 0
+    assert ad.get_by_guid(str(held.object_guid))["userAccountControl"] & 2 == 2
 
 
 def test_the_admins_connection_test_binds_and_identifies(live_demo, client):

@@ -10,15 +10,19 @@ import pytest
 
 from provisioning import constants as c
 from provisioning import journal, services
-from provisioning.directory import DirectoryClient
 from provisioning.exchange import parse_quota_bytes
 from provisioning.models import Event, Operation
-from servicplans.models import HostingPlan, ServicePlan
-from tests.conftest import wait_for_operations
+from servicplans.models import ServicePlan
+from tests.support.provisioning import (
+    PASSWORD,
+    add_user,
+    sign_up,
+    succeeded,
+    wait_for_operations,
+)
 
 pytestmark = [pytest.mark.samba, pytest.mark.worker]
 
-PASSWORD = "Exchange-User-2026!"
 GOLD_CAS = {"OWAEnabled": True, "PopEnabled": True, "ImapEnabled": True, "MAPIEnabled": True,
             "ActiveSyncEnabled": True}
 SILVER_CAS = {"OWAEnabled": True, "PopEnabled": True, "ImapEnabled": False,
@@ -26,40 +30,9 @@ SILVER_CAS = {"OWAEnabled": True, "PopEnabled": True, "ImapEnabled": False,
 
 
 @pytest.fixture
-def ad(directory_settings):
-    client = DirectoryClient(directory_settings)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def endpoint(wsman_endpoint):
     wsman_endpoint.clear_calls()
     return wsman_endpoint
-
-
-def sign_up(reseller, name=None):
-    name = name or f"Mail {uuid.uuid4().hex[:8]}"
-    domain = f"{uuid.uuid4().hex[:10]}.example"
-    org = services.sign_up_organization(
-        reseller=reseller, name=name, primary_domain=domain,
-        admin_username=f"admin-{uuid.uuid4().hex[:8]}", admin_password=PASSWORD,
-        hosting_plan=HostingPlan.objects.get(name="Business Premium"),
-        service_plans=ServicePlan.objects.filter(name__in=["Gold", "Silver"]))
-    return org, domain
-
-
-def add_user(org, domain, local, plan="Gold", display=None):
-    return services.create_user(org, display_name=display or local.title(), local_part=local,
-                                domain=domain, password=PASSWORD,
-                                service_plan=ServicePlan.objects.get(name=plan))
-
-
-def succeeded(*operations):
-    done = wait_for_operations(*operations)
-    assert [(o.action, o.state, o.last_error) for o in done] == [
-        (o.action, "succeeded", "") for o in done]
-    return done
 
 
 def mailboxes_of(endpoint, guid):
