@@ -10,10 +10,32 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView
 from django_otp import user_has_device
+from django_tables2 import RequestConfig
 
 from panel.forms import apply_errors
 from provisioning import scoping
 from provisioning.models import Customer
+
+
+class ObjectListMixin:
+    """An object list as NetBox builds it: the view's scoped queryset, filtered by its
+    filterset, shown by its table, paginated."""
+
+    filterset_class = None
+    table_class = None
+    per_page = 50
+
+    def get_queryset(self):
+        raise NotImplementedError
+
+    def get_filterset(self):
+        return self.filterset_class(self.request.GET, queryset=self.get_queryset())
+
+    def get_context_data(self, **kwargs):
+        filterset = self.get_filterset()
+        table = self.table_class(filterset.qs)
+        RequestConfig(self.request, paginate={"per_page": self.per_page}).configure(table)
+        return super().get_context_data(table=table, filter=filterset, **kwargs)
 
 
 class Permissions:

@@ -8,7 +8,6 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.generic import TemplateView
-from django_tables2 import RequestConfig
 
 from panel.filtersets import EventFilterSet, OperationFilterSet
 from panel.forms.auth import RetryForm
@@ -27,7 +26,7 @@ from provisioning.models import (
 )
 from servicplans.models import QuotaName
 
-from .base import OrganizationMixin, ServiceFormView
+from .base import ObjectListMixin, OrganizationMixin, ServiceFormView
 from .reseller import events_csv
 
 DASHBOARD_QUOTAS = (QuotaName.USERS, QuotaName.MAILBOXES, QuotaName.DOMAINS,
@@ -87,11 +86,12 @@ class DomainListView(OrganizationMixin, ServiceFormView):
         return super().get_context_data(domains=domains, **kwargs)
 
 
-class OrganizationEventListView(OrganizationMixin, TemplateView):
+class OrganizationEventListView(OrganizationMixin, ObjectListMixin, TemplateView):
     template_name = "panel/events.html"
     permission = "event.view"
     section = "events"
     title = "Events"
+    table_class = EventTable
 
     def events(self):
         queryset = Event.objects.filter(organization_q(self.organization)).select_related(
@@ -103,26 +103,22 @@ class OrganizationEventListView(OrganizationMixin, TemplateView):
             return events_csv(self.events().qs, f"events-{self.organization.pk}")
         return super().get(request, *args, **kwargs)
 
-    def get_context_data(self, **kwargs):
-        filterset = self.events()
-        table = EventTable(filterset.qs)
-        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
-        return super().get_context_data(table=table, filter=filterset, **kwargs)
+    def get_filterset(self):
+        return self.events()
 
 
-class OperationListView(OrganizationMixin, TemplateView):
+class OperationListView(OrganizationMixin, ObjectListMixin, TemplateView):
     template_name = "panel/organization/operations.html"
     permission = "operation.view"
     section = "operations"
     title = "Operations"
+    filterset_class = OperationFilterSet
+    table_class = OperationTable
+    per_page = 25
 
-    def get_context_data(self, **kwargs):
-        queryset = Operation.objects.filter(scope=self.organization).select_related(
+    def get_queryset(self):
+        return Operation.objects.filter(scope=self.organization).select_related(
             "customer").order_by("-pk")
-        filterset = OperationFilterSet(self.request.GET, queryset=queryset)
-        table = OperationTable(filterset.qs)
-        RequestConfig(self.request, paginate={"per_page": 25}).configure(table)
-        return super().get_context_data(table=table, filter=filterset, **kwargs)
 
 
 class OperationRetryView(OrganizationMixin, ServiceFormView):

@@ -9,7 +9,6 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
-from django_tables2 import RequestConfig
 
 from panel.filtersets import EventFilterSet, OrganizationFilterSet
 from panel.forms.organizations import SignUpForm
@@ -18,30 +17,29 @@ from provisioning import constants as c
 from provisioning import quotas, scoping, services
 from provisioning.models import CustomerAsset, Event, HostingSpace
 
-from .base import ConfirmView, PanelMixin, ServiceFormView
+from .base import ConfirmView, ObjectListMixin, PanelMixin, ServiceFormView
 
 PER_PAGE = 25
 
 
-class OrganizationListView(PanelMixin, TemplateView):
+class OrganizationListView(PanelMixin, ObjectListMixin, TemplateView):
     """The "Hosted Organizations" entry point: every organization in the account's subtree."""
 
     template_name = "panel/reseller/organizations.html"
     permission = "organization.view"
     title = "Hosted organizations"
+    filterset_class = OrganizationFilterSet
+    table_class = OrganizationTable
+    per_page = PER_PAGE
 
-    def get_context_data(self, **kwargs):
+    def get_queryset(self):
         primary = CustomerAsset.objects.filter(customer=OuterRef("pk"),
                                                asset_type_id=c.PRIMARY_DOMAIN).values("name")[:1]
-        queryset = scoping.organizations(self.request.user).annotate(
+        return scoping.organizations(self.request.user).annotate(
             primary_domain=Subquery(primary),
             user_count=Count("children", filter=Q(children__customer_type_id=c.BUSINESS_USER)
                              & ~Q(children__status_id=c.DELETED)),
         ).order_by("name", "pk")
-        filterset = OrganizationFilterSet(self.request.GET, queryset=queryset)
-        table = OrganizationTable(filterset.qs)
-        RequestConfig(self.request, paginate={"per_page": PER_PAGE}).configure(table)
-        return super().get_context_data(table=table, filter=filterset, **kwargs)
 
 
 class SignUpView(PanelMixin, ServiceFormView):
@@ -119,12 +117,13 @@ class HostingSpaceListView(PanelMixin, TemplateView):
         return super().get_context_data(page=page, rows=rows, **kwargs)
 
 
-class EventListView(PanelMixin, TemplateView):
+class EventListView(PanelMixin, ObjectListMixin, TemplateView):
     """Events of every customer in scope; `?export=csv` downloads the filtered list."""
 
     template_name = "panel/events.html"
     permission = "event.view"
     title = "Events"
+    table_class = EventTable
 
     def events(self):
         queryset = scoping.restrict(Event.objects.all(), self.request.user).select_related(
@@ -136,11 +135,8 @@ class EventListView(PanelMixin, TemplateView):
             return events_csv(self.events().qs, "events")
         return super().get(request, *args, **kwargs)
 
-    def get_context_data(self, **kwargs):
-        filterset = self.events()
-        table = EventTable(filterset.qs)
-        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
-        return super().get_context_data(table=table, filter=filterset, **kwargs)
+    def get_filterset(self):
+        return self.events()
 
 
 class _Echo:

@@ -2,7 +2,6 @@
 
 from django.urls import reverse
 from django.views.generic import TemplateView
-from django_tables2 import RequestConfig
 
 from panel.filtersets import UserFilterSet
 from panel.forms import NewPasswordForm
@@ -11,21 +10,19 @@ from panel.tables import UserTable
 from provisioning import services
 from provisioning.models import Operation
 
-from .base import ConfirmView, OrganizationMixin, ServiceFormView, UserMixin
+from .base import ConfirmView, ObjectListMixin, OrganizationMixin, ServiceFormView, UserMixin
 
 
-class UserListView(OrganizationMixin, TemplateView):
+class UserListView(OrganizationMixin, ObjectListMixin, TemplateView):
     template_name = "panel/users/list.html"
     permission = "user.view"
     section = "users"
     title = "Users"
+    filterset_class = UserFilterSet
+    table_class = UserTable
 
-    def get_context_data(self, **kwargs):
-        users = self.organization_users().select_related("service_plan").order_by("name", "pk")
-        filterset = UserFilterSet(self.request.GET, queryset=users)
-        table = UserTable(filterset.qs)
-        RequestConfig(self.request, paginate={"per_page": 50}).configure(table)
-        return super().get_context_data(table=table, filter=filterset, **kwargs)
+    def get_queryset(self):
+        return self.organization_users().select_related("service_plan").order_by("name", "pk")
 
 
 class UserCreateView(OrganizationMixin, ServiceFormView):
