@@ -204,14 +204,23 @@ def retry(operation, actor=None, secret=None):
 
 
 def requeue_stale(older_than=timedelta(minutes=5)):
-    """Send again what the broker never got (it was down at commit) or lost."""
-    cutoff = timezone.now() - older_than
+    """Send again what the broker never got (it was down at commit) or lost.
+
+    An operation that needed a password cannot be sent again without it: it fails, visibly,
+    and waits for someone to retry it with a new password."""
+    now = timezone.now()
     stale = Operation.objects.filter(
-        Q(state=OperationState.QUEUED, updated__lt=cutoff)
-        | Q(state=OperationState.RUNNING, lease_until__lt=timezone.now()),
-        needs_secret=False)
-    count = 0
-    for operation_id in stale.values_list("pk", flat=True):
-        send(operation_id)
-        count += 1
-    return count
+        Q(state=OperationState.QUEUED, updated__lt=now - older_than)
+        | Q(state=OperationState.RUNNING, lease_until__lt=now))
+    resent = 0
+    for operation_id, needs_secret in stale.values_list("pk", "needs_secret"):
+        if needs_secret:
+            Operation.objects.filter(pk=operation_id, state__in=[
+                OperationState.QUEUED, OperationState.RUNNING]).update(
+                state=OperationState.FAILED, finished=now, updated=now, lease_until=None,
+                last_error="The operation never reached a worker and its password is not "
+                           "kept. Retry it with a new password.")
+        else:
+            send(operation_id)
+            resent += 1
+    return resent

@@ -108,3 +108,33 @@ def test_passwords_never_reach_the_journal_or_the_broker_in_clear_text():
     operation_id, sealed = body[0]
     assert operation_id == operation.pk
     assert PASSWORD not in sealed and secrets.unseal(sealed) == PASSWORD
+
+
+def test_stale_operations_are_sent_again_or_failed_visibly(demo, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.PROVISIONING_BACKEND = "dryrun"
+    user = Customer.objects.get(upn="alex@contoso.example")
+    # As if the broker had been down when these committed, ten minutes ago.
+    plain = journal.enqueue(user, "set_user_enabled", enabled=False)
+    secret = journal.enqueue(user, "reset_password", secret=PASSWORD)
+    fresh = journal.enqueue(user, "set_user_enabled", enabled=True)
+    Operation.objects.filter(pk__in=[plain.pk, secret.pk]).update(
+        updated=timezone.now() - timedelta(minutes=10))
+    queue = f"inspect-{uuid.uuid4().hex}"
+    previous = current_app.conf.task_default_queue
+    current_app.conf.task_default_queue = queue  # a queue no worker reads
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    try:
+        assert journal.requeue_stale() == 1
+        messages = broker.lrange(queue, 0, -1)
+    finally:
+        current_app.conf.task_default_queue = previous
+        broker.delete(queue)
+    sent = [json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] for m in messages]
+    assert sent == [plain.pk]
+    assert fresh.pk not in sent
+    secret.refresh_from_db()
+    assert secret.state == "failed" and "Retry it with a new password" in secret.last_error
