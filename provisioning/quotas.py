@@ -55,9 +55,11 @@ class QuotaUsage:
         return min(100, round(100 * self.used / self.limit))
 
 
-def usage(space):
+def usage(space, only=None):
+    """Used and limit of each quota (or of those named in `only`). Prefetch the space's
+    quota_overrides and hosting_plan__quotas to keep this at one count per quota."""
     return [QuotaUsage(q.value, q.label, USAGE[q](space), space.limit_for(q.value))
-            for q in QuotaName]
+            for q in QuotaName if only is None or q.value in only]
 
 
 def hosting_space_of(customer):

@@ -47,8 +47,9 @@ class DashboardView(OrganizationMixin, TemplateView):
     def get_context_data(self, **kwargs):
         org = self.organization
         space = org.hosting_spaces.exclude(status_id=c.DELETED).select_related(
-            "hosting_plan").order_by("pk").first()
-        usage = [u for u in quotas.usage(space) if u.quota in DASHBOARD_QUOTAS] if space else []
+            "customer", "hosting_plan").prefetch_related(
+            "quota_overrides", "hosting_plan__quotas").order_by("pk").first()
+        usage = quotas.usage(space, only=DASHBOARD_QUOTAS) if space else []
         events = Event.objects.filter(organization_q(org)).select_related(
             "customer", "actor")[:8]
         operations = Operation.objects.filter(scope=org, state__in=OPEN_STATES).select_related(
