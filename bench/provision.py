@@ -190,6 +190,7 @@ def main():
     finally:
         if worker is not None:
             worker.stop()
+            worker.remove_log()
         dc.destroy()
 
     pipeline_rate = args.users / pipeline_seconds

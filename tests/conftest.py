@@ -82,6 +82,7 @@ def celery_session_worker(worker_env):
     worker = CeleryWorker(worker_env).start()
     yield worker
     worker.stop()
+    worker.remove_log()
 
 
 @pytest.fixture

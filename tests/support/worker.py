@@ -2,6 +2,7 @@
 suite's PostgreSQL test database."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +60,9 @@ class CeleryWorker:
                 pass
             self.process.wait(10)
         self.process = None
+
+    def remove_log(self):
+        shutil.rmtree(self.log.parent, ignore_errors=True)
 
     def tail(self, lines=40):
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
