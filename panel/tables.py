@@ -50,12 +50,23 @@ class UserTable(PanelTable):
     service_plan = tables.Column(verbose_name="Plan", default="No mailbox",
                                  order_by=("service_plan__name",))
     status = StatusColumn(accessor="status_id", verbose_name="Status")
+    directory = tables.Column(accessor="object_guid", verbose_name="Directory",
+                              orderable=False, empty_values=())
     created = tables.DateColumn(format="Y-m-d")
 
     class Meta(PanelTable.Meta):
         model = Customer
-        fields = ("name", "upn", "service_plan", "status", "created")
+        fields = ("name", "upn", "service_plan", "status", "directory", "created")
         empty_text = "No users match."
+
+    def render_directory(self, value, record):
+        # The GUID is stored once the directory object exists: no query per row.
+        if record.object_guid:
+            return format_html('<span class="badge badge-{}">{}</span>', "ok", "Provisioned")
+        return format_html('<span class="badge badge-{}">{}</span>', "warn", "Pending")
+
+    def value_directory(self, value, record):
+        return "Provisioned" if record.object_guid else "Pending"
 
 
 class EventTable(PanelTable):

@@ -251,3 +251,15 @@ def test_csv_export_neutralises_formulas(client, demo):
     body = b"".join(client.get(reverse("organization_events", args=[demo.pk]),
                                {"export": "csv"}).streaming_content).decode()
     assert "'=HYPERLINK(1)" in body
+
+
+def test_the_users_list_shows_which_users_are_in_the_directory(admin_client, demo):
+    import uuid
+
+    Customer.objects.filter(upn="megan@contoso.example").update(object_guid=uuid.uuid4())
+    html = admin_client.get(reverse("users", args=[demo.pk])).content.decode()
+    rows = {upn: row for row in html.split("<tr")[1:]
+            for upn in ("megan@contoso.example", "alex@contoso.example") if upn in row}
+    assert "Provisioned" in rows["megan@contoso.example"]
+    assert "Pending" not in rows["megan@contoso.example"]
+    assert "Pending" in rows["alex@contoso.example"]
