@@ -13,7 +13,13 @@ from django.conf import settings
 
 from servers.models import ServiceKind
 
-from .directory import DirectoryClient, DirectorySettings, DryRunDirectoryClient
+from .directory import (
+    DirectoryClient,
+    DirectorySettings,
+    DryRunDirectoryClient,
+    PermanentDirectoryError,
+)
+from .exchange import DryRunExchangeClient, ExchangeClient, ExchangeSettings
 
 _clients = {}
 _lock = threading.Lock()
@@ -61,38 +67,34 @@ def directory_settings(service):
         bind_password=service.bind_password or "")
 
 
+def _cached(kind, service, build):
+    """One client per service in each worker process, so connections are reused; built
+    anew when the service's settings change."""
+    key = (kind, "dryrun" if is_dry_run() else "live", service.pk)
+    marker = service.updated_marker()
+    with _lock:
+        cached = _clients.get(key)
+        if cached is None or cached[0] != marker:
+            if cached is not None:
+                getattr(cached[1], "close", lambda: None)()
+            cached = _clients[key] = (marker, build())
+    return cached[1]
+
+
 def directory_for(customer, services=None):
     service = service_for(customer, ServiceKind.ACTIVE_DIRECTORY, services)
     if service is None:
-        from .directory import PermanentDirectoryError
-
         raise PermanentDirectoryError(
             "The organization's hosting plan has no Active Directory service.")
     return directory_for_service(service)
 
 
 def directory_for_service(service):
-    key = ("dryrun" if is_dry_run() else "live", service.pk, service.updated_marker())
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            for old in [k for k in _clients if k[:2] == key[:2]]:
-                _clients.pop(old).close()
-            cls = DryRunDirectoryClient if is_dry_run() else DirectoryClient
-            client = _clients[key] = cls(directory_settings(service))
-    return client
-
-
-def reset():
-    with _lock:
-        for client in _clients.values():
-            getattr(client, "close", lambda: None)()
-        _clients.clear()
+    client_class = DryRunDirectoryClient if is_dry_run() else DirectoryClient
+    return _cached("directory", service, lambda: client_class(directory_settings(service)))
 
 
 def exchange_settings(service):
-    from .exchange import ExchangeSettings
-
     insecure = service.winrm_allow_insecure
     return ExchangeSettings(
         endpoint=service.winrm_endpoint, transport=service.winrm_transport,
@@ -105,19 +107,8 @@ def exchange_settings(service):
 
 def exchange_for(customer, services=None):
     """The organization's Exchange client, or None when its plan includes no Exchange."""
-    from .exchange import DryRunExchangeClient, ExchangeClient
-
     service = service_for(customer, ServiceKind.EXCHANGE, services)
     if service is None or not service.enabled:
         return None
-    key = ("exchange", "dryrun" if is_dry_run() else "live", service.pk,
-           service.updated_marker())
-    with _lock:
-        client = _clients.get(key)
-        if client is None:
-            for old in [k for k in _clients if k[:3] == key[:3]]:
-                _clients.pop(old)
-            config = exchange_settings(service)
-            client = DryRunExchangeClient(config) if is_dry_run() else ExchangeClient(config)
-            _clients[key] = client
-    return client
+    client_class = DryRunExchangeClient if is_dry_run() else ExchangeClient
+    return _cached("exchange", service, lambda: client_class(exchange_settings(service)))

@@ -23,11 +23,16 @@ from django.utils import timezone
 from . import backends, secrets
 from .actions import ACTIONS, Context, dry_run_lock
 from .directory import DirectoryError, TransientDirectoryError
+from .exchange import ExchangeError, TransientExchangeError
 from .models import Operation, OperationState
 
 log = logging.getLogger(__name__)
 
 ORDER_WAIT_SECONDS = 1
+# Retried with backoff; a script past Celery's soft time limit counts as a timeout. The
+# transient classes come first: they are subclasses of the permanent ones' bases.
+TRANSIENT_FAULTS = (TransientDirectoryError, TransientExchangeError, SoftTimeLimitExceeded)
+PERMANENT_FAULTS = (DirectoryError, ExchangeError)
 
 
 def _lease():
@@ -132,29 +137,27 @@ def _execute(operation_id, sealed_secret, task_id):
     action = ACTIONS[operation.action]
     try:
         action.run(context)
-    except (TransientDirectoryError, SoftTimeLimitExceeded) as exc:
-        # A script that hung past the soft time limit is treated like a timeout.
+    except TRANSIENT_FAULTS as exc:
         return _transient(operation, context, exc)
-    except DirectoryError as exc:
+    except PERMANENT_FAULTS as exc:
         action.compensate(context)
-        return _finish(operation, OperationState.FAILED, exc.user_message, context)
+        return _finish(operation, OperationState.FAILED, failure_message(exc), context)
     except Exception as exc:
-        from .exchange import ExchangeError, TransientExchangeError
-
-        if isinstance(exc, TransientExchangeError):
-            return _transient(operation, context, exc)
-        if isinstance(exc, ExchangeError):
-            action.compensate(context)
-            message = exc.user_message
-            if exc.exchange_message and exc.exchange_message not in message:
-                message = f"{message} — Exchange said: {exc.exchange_message}"
-            return _finish(operation, OperationState.FAILED, message, context)
         log.exception("operation %s (%s) failed unexpectedly", operation.pk, operation.action)
         action.compensate(context)
         return _finish(operation, OperationState.FAILED,
                        f"Internal error ({exc.__class__.__name__}); the provider has been "
                        "notified.", context)
     return _finish(operation, OperationState.SUCCEEDED, "", context)
+
+
+def failure_message(exc):
+    """The plain-language message, with Exchange's own words when it gave any."""
+    message = exc.user_message
+    exchange_message = getattr(exc, "exchange_message", "")
+    if exchange_message and exchange_message not in message:
+        message = f"{message} — Exchange said: {exchange_message}"
+    return message
 
 
 def _transient(operation, context, exc):

@@ -124,15 +124,10 @@ def delete_customer(customer, actor=None):
     record_event(customer, c.EVENT_DELETED, actor)
     if customer.is_user:
         journal.enqueue(customer, "delete_user", actor)
+    elif customer.is_organization:
+        # The rows and directory objects stay; nobody of a deleted organization signs in.
+        journal.enqueue(customer, "set_organization_enabled", actor, enabled=False)
     return customer
-
-
-def _plan_mailbox_mb(plan):
-    if plan is None:
-        return 0
-    value = plan.features.filter(feature_type__name="MailboxSize").values_list(
-        "value", flat=True).first()
-    return int(value or 0)
 
 
 @transaction.atomic
@@ -168,7 +163,7 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
     wanted = {QuotaName.USERS: (1, "local_part")}
     if service_plan is not None:
         wanted[QuotaName.MAILBOXES] = (1, "service_plan")
-        wanted[QuotaName.MAILBOX_DISK_MB] = (_plan_mailbox_mb(service_plan), "service_plan")
+        wanted[QuotaName.MAILBOX_DISK_MB] = (quotas.plan_mailbox_mb(service_plan), "service_plan")
     quotas.reserve_many(organization, wanted)
     # Everything full_clean() would check was checked above; the database's unique
     # constraint on the UPN still settles a race between two requests.
@@ -213,6 +208,9 @@ def set_enabled(customer, enabled, actor=None):
     customer = _locked(customer)
     if customer.is_deleted:
         raise ValidationError("A deleted customer cannot be enabled or disabled.")
+    if enabled and customer.is_user and customer.parent.status_id != c.ENABLED:
+        raise ValidationError("The organization is suspended: resume it before enabling "
+                              "one of its users.")
     status = c.ENABLED if enabled else c.DISABLED
     if customer.status_id == status:
         return customer
@@ -255,7 +253,7 @@ def change_plan(user, service_plan, actor=None):
         return user
     if old is None and service_plan is not None:
         quotas.reserve(organization, QuotaName.MAILBOXES, field="service_plan")
-    growth = _plan_mailbox_mb(service_plan) - _plan_mailbox_mb(old)
+    growth = quotas.plan_mailbox_mb(service_plan) - quotas.plan_mailbox_mb(old)
     if growth > 0:
         quotas.reserve(organization, QuotaName.MAILBOX_DISK_MB, growth, field="service_plan")
     user.service_plan = service_plan

@@ -148,6 +148,17 @@ class Settings:
         return bool(self.mailbox or self.cas or self.directory)
 
 
+def mailbox_megabytes(plan_ids):
+    """{plan id: mailbox size in MB}, read from the feature whose native attribute is the
+    mail node's `size` — whatever the provider named its feature type."""
+    from .models import PlanFeature
+
+    rows = PlanFeature.objects.filter(
+        service_plan_id__in=plan_ids, feature_type__parent_node="mail",
+        feature_type__native_attribute="size").values_list("service_plan_id", "value")
+    return {plan_id: as_megabytes(value) for plan_id, value in rows}
+
+
 def plan_settings(plan):
     settings = Settings()
     if plan is None:

@@ -73,3 +73,51 @@ def test_model_and_queryset_delete_never_remove_rows(demo):
     assert Customer.objects.count() == before
     assert set(Customer.objects.filter(upn__in=["alex@contoso.example", "zoe@contoso.example"])
                .values_list("status", flat=True)) == {c.DELETED}
+
+
+def test_mailbox_disk_space_is_a_quota_counted_from_the_plans_size_feature(demo):
+    from provisioning import quotas
+    from servicplans.models import FeatureType
+
+    space = demo.hosting_spaces.get()
+    # Gold 10240 + Silver 2048 + Silver 2048, whatever the feature type is called.
+    FeatureType.objects.filter(native_attribute="size").update(name="Mailbox quota")
+    assert [u.used for u in quotas.usage(space, only={"mailbox_disk_mb"})] == [14336]
+    space.quota_overrides.create(quota="mailbox_disk_mb", limit=14336 + 2047)
+    silver, gold = (ServicePlan.objects.get(name=n) for n in ("Silver", "Gold"))
+    with pytest.raises(ValidationError) as exc:
+        services.create_user(demo, display_name="Big", local_part="big",
+                             domain="contoso.example", password="A-Long-Password-42",
+                             service_plan=silver)
+    assert "mailbox disk space (mb) is reached: 14336 of 16383" in (
+        exc.value.message_dict["service_plan"][0])
+    assert not Customer.objects.filter(upn="big@contoso.example").exists()
+    alex = Customer.objects.get(upn="alex@contoso.example")
+    with pytest.raises(ValidationError):
+        services.change_plan(alex, gold)  # 8192 MB more than Silver
+    alex.refresh_from_db()
+    assert alex.service_plan == silver
+
+
+def test_deleting_an_organization_disables_its_users_in_the_directory(demo):
+    from provisioning.models import Operation
+
+    services.delete_customer(demo)
+    demo.refresh_from_db()
+    assert demo.status_id == c.DELETED
+    operation = Operation.objects.get(customer=demo, action="set_organization_enabled")
+    assert operation.params == {"enabled": False}
+
+
+def test_a_user_of_a_suspended_organization_cannot_be_enabled(demo):
+    alex = Customer.objects.get(upn="alex@contoso.example")
+    services.set_enabled(alex, False)
+    services.set_enabled(demo, False)
+    with pytest.raises(ValidationError, match="resume it"):
+        services.set_enabled(alex, True)
+    alex.refresh_from_db()
+    assert alex.status_id == c.DISABLED
+    services.set_enabled(demo, True)
+    services.set_enabled(alex, True)
+    alex.refresh_from_db()
+    assert alex.status_id == c.ENABLED
