@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` and `make test`. Each installs what it needs.
+# The README's commands: `make run`, `make test`, `make screenshots`, ... Each installs what
+# it needs.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
@@ -9,7 +10,11 @@ SYSTEM_PACKAGES := samba samba-ad-dc ldb-tools chromium
 RUN_ENV := DEBUG=true DATABASE_URL=sqlite:///db.sqlite3 CELERY_TASK_ALWAYS_EAGER=true \
            PROVISIONING_BACKEND=dryrun
 
-.PHONY: run test lint system-packages bench
+.PHONY: run test lint system-packages bench bench-provision reliability screenshots
+
+# The pages benchmark's own database, dropped when it is done.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_scale
+BENCH_REQUESTS ?= 200
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,8 +47,27 @@ system-packages:
 test: $(STAMP) system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The browser tests write their screenshots to a temporary folder; this refreshes the
+# README's, in docs/screenshots/, on purpose.
+screenshots: $(STAMP) system-packages
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -m browser tests/test_browser.py \
+	  $(PYTEST_ARGS)
+
+# The live scenario with injected faults; writes docs/reliability.md.
+reliability: $(STAMP) system-packages
+	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest -m reliability \
+	  tests/test_reliability.py $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) system-packages
+# Every page at provider scale; writes docs/performance.md.
+bench: $(STAMP)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed_scale.py
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pages.py \
+	  --requests $(BENCH_REQUESTS) --write docs/performance.md
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed_scale.py --drop
+
+# Provisioning through the whole pipeline against Samba (needs root).
+bench-provision: $(STAMP) system-packages
 	$(PY) bench/provision.py

@@ -2,8 +2,10 @@
 already scoped and with their joins, so a page costs the same few queries at any size."""
 
 import django_tables2 as tables
+from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
 from provisioning.models import Account, Customer, Event, Operation
@@ -11,6 +13,7 @@ from provisioning.models import Account, Customer, Event, Operation
 STATUS_CLASS = {c.ENABLED: "ok", c.DISABLED: "warn", c.DELETED: "muted",
                 "queued": "info", "running": "info", "succeeded": "ok", "failed": "bad",
                 "cancelled": "muted"}
+STATUS_LABELS = {c.ENABLED: _("Enabled"), c.DISABLED: _("Disabled"), c.DELETED: _("Deleted")}
 
 
 def badge(value, label=None):
@@ -18,68 +21,98 @@ def badge(value, label=None):
                        STATUS_CLASS.get(value, "muted"), label or value)
 
 
+# The page sizes the pager offers; `?per_page=` takes one of them and nothing larger, so
+# no request can ask a list for all of its rows at once (exports stream instead).
+PER_PAGE_CHOICES = (25, 50, 100)
+MAX_PER_PAGE = max(PER_PAGE_CHOICES)
+
+
+def page_size(requested, default):
+    """A requested page size, capped at MAX_PER_PAGE; the default when it is not a number."""
+    try:
+        size = int(requested)
+    except (TypeError, ValueError):
+        return default
+    return min(max(size, 1), MAX_PER_PAGE)
+
+
 class PanelTable(tables.Table):
+    """Every panel list's table: its page size is capped in this one place."""
+
     class Meta:
         template_name = "panel/includes/table.html"
         attrs = {"class": "table"}
+        per_page = 50
+
+    def paginate(self, paginator_class=Paginator, per_page=None, page=1,
+                 *args, **kwargs):
+        per_page = page_size(per_page, self._meta.per_page)
+        return super().paginate(paginator_class, per_page, page, *args, **kwargs)
+
+    @property
+    def per_page_choices(self):
+        return PER_PAGE_CHOICES
 
 
 class StatusColumn(tables.Column):
     def render(self, value, record):
-        return badge(record.status_id)
+        return badge(record.status_id, STATUS_LABELS.get(record.status_id))
 
 
 class OrganizationTable(PanelTable):
-    name = tables.Column(linkify=lambda record: reverse("organization", args=[record.pk]))
-    primary_domain = tables.Column(orderable=False, empty_values=())
-    user_count = tables.Column(verbose_name="Users")
-    status = StatusColumn(accessor="status_id", verbose_name="Status")
-    created = tables.DateColumn(format="Y-m-d")
+    name = tables.Column(verbose_name=_("Name"),
+                         linkify=lambda record: reverse("organization", args=[record.pk]))
+    primary_domain = tables.Column(orderable=False, empty_values=(),
+                                   verbose_name=_("Primary domain"))
+    user_count = tables.Column(verbose_name=_("Users"))
+    status = StatusColumn(accessor="status_id", verbose_name=_("Status"))
+    created = tables.DateColumn(format="SHORT_DATE_FORMAT", verbose_name=_("Created"))
 
     class Meta(PanelTable.Meta):
         model = Customer
         fields = ("name", "primary_domain", "user_count", "status", "created")
-        empty_text = "No organizations yet."
+        empty_text = _("No organizations yet.")
 
 
 class UserTable(PanelTable):
-    name = tables.Column(verbose_name="Display name",
+    name = tables.Column(verbose_name=_("Display name"),
                          linkify=lambda record: reverse("user", args=[record.parent_id,
                                                                       record.pk]))
-    upn = tables.Column(verbose_name="Logon name")
-    service_plan = tables.Column(verbose_name="Plan", default="No mailbox",
+    upn = tables.Column(verbose_name=_("Logon name"))
+    service_plan = tables.Column(verbose_name=_("Plan"), default=_("No mailbox"),
                                  order_by=("service_plan__name",))
-    status = StatusColumn(accessor="status_id", verbose_name="Status")
-    directory = tables.Column(accessor="object_guid", verbose_name="Directory",
+    status = StatusColumn(accessor="status_id", verbose_name=_("Status"))
+    directory = tables.Column(accessor="object_guid", verbose_name=_("Directory"),
                               orderable=False, empty_values=())
-    created = tables.DateColumn(format="Y-m-d")
+    created = tables.DateColumn(format="SHORT_DATE_FORMAT", verbose_name=_("Created"))
 
     class Meta(PanelTable.Meta):
         model = Customer
         fields = ("name", "upn", "service_plan", "status", "directory", "created")
-        empty_text = "No users match."
+        empty_text = _("No users match.")
 
     def render_directory(self, value, record):
         # The GUID is stored once the directory object exists: no query per row.
         if record.object_guid:
-            return format_html('<span class="badge badge-{}">{}</span>', "ok", "Provisioned")
-        return format_html('<span class="badge badge-{}">{}</span>', "warn", "Pending")
+            return format_html('<span class="badge badge-{}">{}</span>', "ok", _("Provisioned"))
+        return format_html('<span class="badge badge-{}">{}</span>', "warn", _("Pending"))
 
     def value_directory(self, value, record):
-        return "Provisioned" if record.object_guid else "Pending"
+        return _("Provisioned") if record.object_guid else _("Pending")
 
 
 class EventTable(PanelTable):
-    occurred_at = tables.DateTimeColumn(format="Y-m-d H:i", verbose_name="When")
-    event_type = tables.Column(accessor="event_type_id", verbose_name="Type")
-    customer = tables.Column(accessor="customer__name", verbose_name="Customer")
-    actor = tables.Column(accessor="actor__username", default="system", verbose_name="By")
-    data = tables.Column(orderable=False, verbose_name="Details")
+    occurred_at = tables.DateTimeColumn(format="SHORT_DATETIME_FORMAT", verbose_name=_("When"))
+    event_type = tables.Column(accessor="event_type_id", verbose_name=_("Type"))
+    customer = tables.Column(accessor="customer__name", verbose_name=_("Customer"))
+    actor = tables.Column(accessor="actor__username", default=_("system"),
+                          verbose_name=_("By"))
+    data = tables.Column(orderable=False, verbose_name=_("Details"))
 
     class Meta(PanelTable.Meta):
         model = Event
         fields = ("occurred_at", "event_type", "customer", "actor", "data")
-        empty_text = "No events match."
+        empty_text = _("No events match.")
 
     def render_data(self, value):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"
@@ -87,14 +120,14 @@ class EventTable(PanelTable):
 
 class OperationTable(PanelTable):
     pk = tables.Column(verbose_name="#")
-    action = tables.Column()
-    customer = tables.Column(accessor="customer__name", verbose_name="For")
-    state = tables.Column()
+    action = tables.Column(verbose_name=_("Action"))
+    customer = tables.Column(accessor="customer__name", verbose_name=_("For"))
+    state = tables.Column(verbose_name=_("State"))
     progress = tables.TemplateColumn(template_name="panel/includes/operation_steps.html",
-                                     orderable=False, verbose_name="Steps")
-    attempts = tables.Column()
-    last_error = tables.Column(verbose_name="Last error", default="", orderable=False)
-    created = tables.DateTimeColumn(format="Y-m-d H:i")
+                                     orderable=False, verbose_name=_("Steps"))
+    attempts = tables.Column(verbose_name=_("Attempts"))
+    last_error = tables.Column(verbose_name=_("Last error"), default="", orderable=False)
+    created = tables.DateTimeColumn(format="SHORT_DATETIME_FORMAT", verbose_name=_("Created"))
     retry = tables.TemplateColumn(template_name="panel/includes/operation_retry.html",
                                   orderable=False, verbose_name="")
 
@@ -102,7 +135,7 @@ class OperationTable(PanelTable):
         model = Operation
         fields = ("pk", "action", "customer", "state", "progress", "attempts", "last_error",
                   "created", "retry")
-        empty_text = "No operations match."
+        empty_text = _("No operations match.")
 
     def render_action(self, value):
         return value.replace("_", " ")
@@ -112,15 +145,15 @@ class OperationTable(PanelTable):
 
 
 class PeerTable(PanelTable):
-    username = tables.Column(accessor="user__username", verbose_name="Login")
-    full_name = tables.Column(accessor="user__get_full_name", verbose_name="Name",
+    username = tables.Column(accessor="user__username", verbose_name=_("Login"))
+    full_name = tables.Column(accessor="user__get_full_name", verbose_name=_("Name"),
                               orderable=False, default="—")
-    email = tables.Column(accessor="user__email", verbose_name="E-mail", default="—")
-    role = tables.Column()
+    email = tables.Column(accessor="user__email", verbose_name=_("E-mail"), default="—")
+    role = tables.Column(verbose_name=_("Role"))
     actions = tables.TemplateColumn(template_name="panel/includes/peer_actions.html",
                                     orderable=False, verbose_name="")
 
     class Meta(PanelTable.Meta):
         model = Account
         fields = ("username", "full_name", "email", "role", "actions")
-        empty_text = "No panel accounts."
+        empty_text = _("No panel accounts.")

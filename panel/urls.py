@@ -3,10 +3,23 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from .views import auth, healthz, imports, organizations, peers, reseller, users
+from .views import (
+    auth,
+    healthz,
+    imports,
+    organizations,
+    peers,
+    readyz,
+    reseller,
+    tokens,
+    users,
+)
+from .views.metrics import metrics
+from .views.status import provider_status
 
-admin.site.site_header = "Hosted Organizations — provider administration"
-admin.site.site_title = "Hosted Organizations"
+handler403 = "panel.views.errors.permission_denied"
+handler404 = "panel.views.errors.page_not_found"
+handler500 = "panel.views.errors.server_error"
 
 account_urls = [
     path("login/", auth.SignInView.as_view(), name="login"),
@@ -20,6 +33,12 @@ account_urls = [
          name="password_reset_complete"),
     path("two-factor/", auth.TwoFactorSetupView.as_view(), name="two_factor_setup"),
     path("two-factor/verify/", auth.TwoFactorVerifyView.as_view(), name="two_factor_verify"),
+    path("two-factor/recovery-codes/", auth.RecoveryCodesView.as_view(),
+         name="two_factor_recovery_codes"),
+    path("preferences/", auth.PreferencesView.as_view(), name="preferences"),
+    path("api-tokens/", tokens.ApiTokenListView.as_view(), name="api_tokens"),
+    path("api-tokens/<int:token_id>/revoke/", tokens.ApiTokenRevokeView.as_view(),
+         name="api_token_revoke"),
     path("no-account/", TemplateView.as_view(template_name="panel/no_account.html"),
          name="no_account"),
 ]
@@ -28,6 +47,9 @@ organization_urls = [
     path("", organizations.DashboardView.as_view(), name="organization"),
     path("suspend/", reseller.SuspendView.as_view(enable=False), name="organization_suspend"),
     path("resume/", reseller.SuspendView.as_view(enable=True), name="organization_resume"),
+    path("hosting-plan/", reseller.HostingPlanChangeView.as_view(),
+         name="organization_hosting_plan"),
+    path("delete/", reseller.OrganizationDeleteView.as_view(), name="organization_delete"),
     path("users/", users.UserListView.as_view(), name="users"),
     path("users/new/", users.UserCreateView.as_view(), name="user_create"),
     path("users/import/", imports.UserImportView.as_view(), name="user_import"),
@@ -63,8 +85,13 @@ organization_urls = [
 ]
 
 urlpatterns = [
+    path("admin/status/", admin.site.admin_view(provider_status), name="provider_status"),
     path("admin/", admin.site.urls),
+    # Answered by panel.middleware.ProbeMiddleware first; named here for reverse().
+    path("api/", include("panel.api.urls")),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("", auth.HomeView.as_view(), name="home"),
     path("account/", include(account_urls)),
     path("organizations/", reseller.OrganizationListView.as_view(), name="organizations"),

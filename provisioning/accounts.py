@@ -7,11 +7,13 @@ events and the change log point at it."""
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from . import scoping
-from .models import Account, Role
+from . import names, scoping
+from .models import Account, LoginName, Role
 from .models.accounts import PEER_ROLES
+from .names import clean_field
+from .services import ensure_writable
 
 
 def peers_of(organization):
@@ -27,40 +29,63 @@ def _check_role(role, actor, errors):
         errors["role"] = "You can only give a role below your own."
 
 
+def _clean_person(errors, email, first_name, last_name):
+    return (clean_field(errors, "email", names.EMAIL, email),
+            clean_field(errors, "first_name", names.PERSONAL_NAME, first_name),
+            clean_field(errors, "last_name", names.PERSONAL_NAME, last_name))
+
+
 def _check_can_act_on(account, actor):
     if not scoping.outranks(actor, account):
         raise PermissionDenied("You cannot change an account whose role is not below yours.")
+    ensure_writable(account.customer)
 
 
 @transaction.atomic
 def create_peer(organization, *, username, password, role, email="", first_name="",
                 last_name="", actor):
+    """A peer account; its login and names are cleaned by their rules in
+    provisioning.names and stored as cleaned."""
+    ensure_writable(organization)
     User = get_user_model()
-    username = (username or "").strip()
     errors = {}
-    if not username:
-        errors["username"] = "Enter a login name."
-    elif User.objects.filter(username__iexact=username).exists():
-        errors["username"] = f"The login '{username}' is already taken."
+    username = clean_field(errors, "username", names.LOGIN, username)
+    if username is not None and LoginName.is_taken(username):
+        errors["username"] = LoginName.taken_message(username)
+    email, first_name, last_name = _clean_person(errors, email, first_name, last_name)
     _check_role(role, actor, errors)
     try:
-        password_validation.validate_password(password or "", User(username=username,
-                                                                    email=email))
+        password_validation.validate_password(password or "", User(username=username or "",
+                                                                    email=email or ""))
     except ValidationError as exc:
         errors["password"] = exc.messages
     if errors:
         raise ValidationError(errors)
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Another request took the login after the check: its unique key refuses this one.
+        raise ValidationError({"username": LoginName.taken_message(username)}) from None
     return Account.objects.create(user=user, customer=organization, role=role)
 
 
 @transaction.atomic
-def update_peer(account, *, role, email="", first_name="", last_name="", actor):
+def update_peer(account, *, role=None, email="", first_name="", last_name="", actor):
+    """Change an account's names, e-mail and role. The primary administrator's role is not
+    a peer role and never changes here: a reseller editing its e-mail keeps it primary."""
     _check_can_act_on(account, actor)
     errors = {}
-    _check_role(role, actor, errors)
+    email, first_name, last_name = _clean_person(errors, email, first_name, last_name)
+    if account.role == Role.PRIMARY_ADMIN:
+        if role not in (None, "", Role.PRIMARY_ADMIN):
+            errors["role"] = ("The primary administrator keeps its role; give another "
+                              "account a peer role instead.")
+        role = Role.PRIMARY_ADMIN
+    else:
+        _check_role(role, actor, errors)
     if errors:
         raise ValidationError(errors)
     user = account.user

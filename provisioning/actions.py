@@ -7,17 +7,28 @@ says how to undo what it did (compensate)."""
 
 import logging
 import threading
+import uuid
 
 from django.utils import timezone
 
+from servers.models import ServiceKind
 from servicplans.features import plan_settings
 
 from . import backends
 from . import constants as c
-from .directory import ObjectExistsError, PermanentDirectoryError
+from .directory import ObjectExistsError, PermanentDirectoryError, TenantMark, rdn
 from .models import Customer
 
 log = logging.getLogger(__name__)
+
+
+OWNER_MARK = "hosted-panel customer={}"
+
+
+def owner_mark(customer):
+    """The tenant mark's owner part: which customer of this panel an object is for."""
+    return OWNER_MARK.format(customer.pk)
+
 
 class Context:
     """One run of one operation: the customer, the secret (never persisted), the steps."""
@@ -33,6 +44,9 @@ class Context:
         self._exchange = False  # not looked up yet; None means the plan has no Exchange
         self._services = None
         self._marks = {}
+        self.tenant_marks = []
+        # Services whose live clients this run used: their last contact, once it succeeds.
+        self.contacted = set()
 
     @property
     def services(self):
@@ -46,6 +60,8 @@ class Context:
             self._directory = backends.directory_for(self.customer, self.services)
             if backends.is_dry_run():
                 prime_dry_run(self._directory, self.customer)
+            else:
+                self.contacted.add(self.services[ServiceKind.ACTIVE_DIRECTORY].pk)
             self._marks["ldap"] = (self._directory, len(getattr(self._directory, "journal", [])))
         return self._directory
 
@@ -56,6 +72,8 @@ class Context:
             if self._exchange is not None:
                 self._marks["exchange"] = (self._exchange,
                                            len(getattr(self._exchange, "journal", [])))
+                if not backends.is_dry_run():
+                    self.contacted.add(self.services[ServiceKind.EXCHANGE].pk)
         return self._exchange
 
     def finish(self):
@@ -82,6 +100,52 @@ class Context:
                            "at": timezone.now().isoformat()})
         return result
 
+    def mark_for(self, customer):
+        """A tenant mark for objects made for the customer by this operation."""
+        known = frozenset({str(customer.object_guid)} if customer.object_guid else ())
+        mark = TenantMark(owner=owner_mark(customer), operation=str(self.operation.pk),
+                          known_guids=known)
+        self.tenant_marks.append(mark)
+        return mark
+
+    def provision(self, name, customer, function):
+        """A step that makes (or adopts) one directory object and records its GUID and
+        whether this operation created it. A step done on an earlier attempt is trusted
+        only while its object still exists: compensation, or someone outside the panel,
+        may have removed it since."""
+        previous = self.done(name)
+        if previous is not None:
+            guid = result_guid(previous.get("result"))
+            if guid and self.directory.get_by_guid(guid) is not None:
+                return guid
+            self.forget(name)
+        mark = self.mark_for(customer)
+        guid = function(mark)
+        self.steps.append({"name": name, "state": "done",
+                           "result": {"guid": guid, "created": guid in mark.created},
+                           "at": timezone.now().isoformat()})
+        return guid
+
+    def created_objects(self):
+        """GUIDs this operation created, in the order it created them: those its steps
+        recorded, then any a failed step made before it could be recorded."""
+        made = [result_guid(s["result"]) for s in self.steps
+                if s.get("state") == "done" and isinstance(s.get("result"), dict)
+                and s["result"].get("created")]
+        for mark in self.tenant_marks:
+            made += [guid for guid in mark.created if guid not in made]
+        return made
+
+    def forget(self, *prefixes):
+        """Drop done steps whose name starts with one of the prefixes, so that the next
+        attempt does them again."""
+        self.steps = [s for s in self.steps if not (
+            s.get("state") == "done" and s["name"].startswith(prefixes))]
+
+    def step_named(self, guid):
+        return next((s["name"] for s in self.steps if s.get("state") == "done"
+                     and result_guid(s.get("result")) == guid), None)
+
     def note(self, name, state, detail=""):
         self.steps.append({"name": name, "state": state, "detail": detail,
                            "at": timezone.now().isoformat()})
@@ -94,22 +158,68 @@ class Context:
         return str(customer.object_guid)
 
 
+def result_guid(result):
+    """The GUID a step recorded (a dict now; a bare string in older records)."""
+    if isinstance(result, dict):
+        return result.get("guid")
+    return result if isinstance(result, str) else None
+
+
+def undo_created(ctx, customer, dependents, before_delete=None):
+    """Compensation: delete, newest first, only the objects this operation created
+    (never anything found by name), forget the steps that made them and the steps
+    that wrote into them, and unlink the customer from a deleted GUID. A retry then
+    does all of it again."""
+    made = ctx.created_objects()
+    try:
+        for guid in reversed(made):
+            step = ctx.step_named(guid)
+            if before_delete is not None:
+                before_delete(guid)
+            ctx.directory.delete(guid)
+            if step is not None:
+                ctx.forget(step, *dependents.get(step, ()))
+            if str(customer.object_guid or "") == guid:
+                Customer.objects.filter(pk=customer.pk).update(object_guid=None)
+                customer.object_guid = None
+        ctx.note("rollback", "done", f"removed {len(made)} object(s) this operation created"
+                 if made else "nothing to remove: this operation created no object")
+    except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
+        ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+
+
 def prime_dry_run(directory, customer):
-    """The dry-run directory lives in memory: after a restart, rebuild what the panel has
-    already provisioned for this organization, so the next operation journals only its own
-    writes."""
+    """The dry-run directory lives in memory: after a restart, put back what the panel has
+    already provisioned for this organization, with the GUIDs it recorded, so the next
+    operation journals only its own writes. Linear in the organization's users."""
     org = customer.organization
     if org is None or org.object_guid is None:
         return
     if directory.get_by_guid(str(org.object_guid)) is not None:
         return
-    directory.ensure_org_ou(org.name)
-    directory.ensure_org_group(org.name)
-    for user in Customer.objects.filter(parent=org).users().exclude(object_guid=None):
-        local_part = user.upn.split("@", 1)[0]
-        directory.ensure_user(org.name, sam_account_name=local_part[:20], upn=user.upn,
-                              display_name=user.name, given_name="", surname="",
-                              password="dry-run")
+    mark = {"adminDescription": f"{owner_mark(org)} op=restored"}
+    if directory.get_by_dn(directory.root_dn) is None:
+        directory.restore(directory.root_dn, ["top", "organizationalUnit"], {},
+                          str(uuid.uuid4()))
+    org_dn = directory.org_dn(org.name)
+    directory.restore(org_dn, ["top", "organizationalUnit"], mark, str(org.object_guid))
+    group_dn = directory.org_group_dn(org.name)
+    directory.restore(group_dn, ["top", "group"], {**mark, "member": []}, str(uuid.uuid4()))
+    users = Customer.objects.filter(parent=org).users().exclude(object_guid=None)
+    taken = set()
+    for pk, name, upn, guid in users.values_list("pk", "name", "upn", "object_guid"):
+        # The CN provisioning gave it: the name, or for a second user of that name the name
+        # with its logon name (ProvisionUser.create).
+        cn = next(c for c in (name, f"{name} ({upn.split('@', 1)[0]})", f"{name} ({pk})")
+                  if c.casefold() not in taken)
+        taken.add(cn.casefold())
+        directory.restore(
+            f"{rdn('CN', cn)},{org_dn}",
+            ["top", "person", "organizationalPerson", "user"],
+            {"userPrincipalName": upn, "displayName": name, "userAccountControl": 0x200,
+             "memberOf": [group_dn],
+             "adminDescription": f"{OWNER_MARK.format(pk)} op=restored"},
+            str(guid))
 
 
 def link(customer, guid, entry=None):
@@ -160,12 +270,13 @@ class ProvisionOrganization(Action):
     def run(self, ctx):
         org = ctx.customer
         directory = ctx.directory
+        # The root OU is shared by every organization: never marked, never removed.
         ctx.step("root_ou", directory.ensure_root_ou)
-        guid = ctx.step("org_ou", lambda: directory.ensure_org_ou(org.name))
+        guid = ctx.provision("org_ou", org, lambda mark: directory.ensure_org_ou(org.name, mark))
         link(org, guid)
         for domain in org.assets.exclude(status_id=c.DELETED).values_list("name", flat=True):
             ctx.step(f"upn_suffix:{domain}", lambda d=domain: directory.add_upn_suffix(org.name, d))
-        ctx.step("group", lambda: directory.ensure_org_group(org.name))
+        ctx.provision("group", org, lambda mark: directory.ensure_org_group(org.name, mark))
         if ctx.exchange is not None:
             self.exchange(ctx, org)
 
@@ -192,19 +303,8 @@ class ProvisionOrganization(Action):
                     lists=[names["all_users"], names["rooms"], names["gal"]])
 
     def compensate(self, ctx):
-        org = ctx.customer
-        directory = ctx.directory
-        try:
-            group = ctx.done("group")
-            if group is not None:
-                directory.delete(group["result"])
-            ou = ctx.done("org_ou")
-            if ou is not None:
-                directory.delete(ou["result"])
-                Customer.objects.filter(pk=org.pk).update(object_guid=None)
-            ctx.note("rollback", "done", "removed the organization's group and OU")
-        except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
-            ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+        # The UPN suffixes live on the OU: gone with it, to be written again.
+        undo_created(ctx, ctx.customer, {"org_ou": ("upn_suffix:",)})
 
 
 class ProvisionUser(Action):
@@ -213,9 +313,7 @@ class ProvisionUser(Action):
 
     def run(self, ctx):
         user = ctx.customer
-        if ctx.secret is None and not ctx.done("user"):
-            raise PermanentDirectoryError("The user's password is missing.")
-        guid = ctx.step("user", lambda: self.create(ctx, user))
+        guid = ctx.provision("user", user, lambda mark: self.create(ctx, user, mark))
         link(user, guid)
         if user.service_plan is None:
             return
@@ -233,9 +331,12 @@ class ProvisionUser(Action):
                                     AddressBookPolicy=organization_names(org)["abp"])
             apply_mailbox_settings(ctx, guid, settings)
 
-    def create(self, ctx, user):
+    def create(self, ctx, user, mark):
         """Another worker may take the same logon name or CN a moment earlier: then pick
         the next free one. Anything else taken is the customer's to resolve."""
+        if ctx.secret is None:
+            raise PermanentDirectoryError("The user's password is missing: retry the "
+                                          "operation with a new password.")
         directory = ctx.directory
         local_part = user.upn.split("@", 1)[0]
         cn = user.name
@@ -245,7 +346,8 @@ class ProvisionUser(Action):
                 return directory.ensure_user(
                     user.organization.name, sam_account_name=sam, upn=user.upn,
                     display_name=user.name, given_name=ctx.params.get("given_name", ""),
-                    surname=ctx.params.get("surname", ""), password=ctx.secret, cn=cn)
+                    surname=ctx.params.get("surname", ""), password=ctx.secret, cn=cn,
+                    mark=mark)
             except ObjectExistsError:
                 if directory.find_by_upn(user.upn) is not None:
                     raise  # the UPN itself belongs to an object outside this organization
@@ -257,15 +359,19 @@ class ProvisionUser(Action):
         raise PermanentDirectoryError(f"Could not find a free logon name for {user.upn}.")
 
     def compensate(self, ctx):
-        user = ctx.customer
-        try:
-            entry = ctx.directory.find_in_org(user.organization.name, user.upn)
-            if entry is not None:
-                ctx.directory.delete(entry["objectGUID"])
-                Customer.objects.filter(pk=user.pk).update(object_guid=None)
-                ctx.note("rollback", "done", "removed the half-made user")
-        except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
-            ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+        def disconnect_mailbox(guid):
+            # The mailbox of a user this operation made is this operation's too. Exchange
+            # may be what failed: the user is removed all the same.
+            if ctx.done("mailbox") and ctx.exchange is not None:
+                try:
+                    ctx.exchange.disable_mailbox(guid)
+                except Exception as exc:  # noqa: BLE001 - reported in the journal
+                    ctx.note("rollback_mailbox", "failed",
+                             getattr(exc, "user_message", str(exc)))
+
+        undo_created(ctx, ctx.customer, {"user": (
+            "properties", "mailbox", "mailbox_settings", "client_access")},
+            before_delete=disconnect_mailbox)
 
 
 class RenameUser(Action):
@@ -273,7 +379,8 @@ class RenameUser(Action):
         p = ctx.params
         entry = ctx.step("rename", lambda: ctx.directory.rename(
             ctx.guid(), cn=p["display_name"], display_name=p["display_name"],
-            given_name=p.get("given_name", ""), surname=p.get("surname", "")))
+            # Absent: left as the directory holds it.
+            given_name=p.get("given_name"), surname=p.get("surname")))
         link(ctx.customer, ctx.guid(), entry)
 
 

@@ -1,15 +1,24 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef
+from django.template.response import TemplateResponse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from mptt.admin import MPTTModelAdmin
 
-from . import journal, services
+from . import names, services, tokens, two_factor
 from .models import (
     Account,
+    ApiToken,
     Customer,
     CustomerAsset,
     Event,
     HostingSpace,
     HostingSpaceQuota,
+    LoginName,
     Operation,
 )
 
@@ -131,10 +140,127 @@ class OperationAdmin(admin.ModelAdmin):
         retried, skipped = 0, []
         for operation in queryset:
             try:
-                journal.retry(operation, actor=request.user)
+                services.retry_operation(operation, actor=request.user)
                 retried += 1
             except ValidationError as exc:
                 skipped.append(f"#{operation.pk}: {' '.join(exc.messages)}")
         self.message_user(request, f"{retried} operation(s) sent again.", messages.SUCCESS)
         for message in skipped:
             self.message_user(request, message, messages.WARNING)
+
+
+class LoginNameCheck:
+    """A new or renamed login follows the panel's rule for logins (provisioning.names.LOGIN),
+    and is taken when another one is the same name, not only when it is the same bytes. A
+    login made before the rule keeps its name when its other fields are edited."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if username and username != self.instance.username:
+            username = names.LOGIN.clean(username)
+        if username and LoginName.is_taken(username, user=self.instance):
+            raise ValidationError(LoginName.taken_message(username), code="unique")
+        return username
+
+
+class LoginCreationForm(LoginNameCheck, AdminUserCreationForm):
+    pass
+
+
+class LoginChangeForm(LoginNameCheck, UserChangeForm):
+    pass
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class LoginAdmin(UserAdmin):
+    add_form = LoginCreationForm
+    form = LoginChangeForm
+    list_display = (*UserAdmin.list_display, "two_factor")
+    actions = ["reset_two_factor"]
+
+    def get_queryset(self, request):
+        enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(two_factor_on=Exists(enrolled))
+
+    @admin.display(description="Two-factor", boolean=True, ordering="two_factor_on")
+    def two_factor(self, obj):
+        return obj.two_factor_on
+
+    @admin.action(description="Reset two-factor authentication of the selected logins",
+                  permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        """For a login whose authenticator and recovery codes are lost: it signs in with its
+        password alone again, or enrols anew when the provider requires two-factor."""
+        reset = [login for login in queryset if two_factor.reset(login, actor=request.user)]
+        self.message_user(request, f"Two-factor authentication reset for {len(reset)} "
+                                   f"login(s): {', '.join(u.username for u in reset) or '—'}.",
+                          messages.SUCCESS)
+
+
+class ApiTokenCreationForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name", "expires")
+
+    def _post_clean(self):
+        # The service's checks (provisioning.tokens.check); the service saves, not the form.
+        data = self.cleaned_data
+        if "user" not in data:
+            return
+        try:
+            tokens.check(data["user"], name=data.get("name"), expires=data.get("expires"))
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """API tokens of every login. Staff make one for a login (a reseller's billing system,
+    say) and see it once; they never see a stored token again, only its prefix."""
+
+    list_display = ("name", "user", "display_prefix", "state", "created", "created_by",
+                    "expires", "last_used")
+    list_filter = ("revoked", "expires")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user", "created_by")
+    autocomplete_fields = ("user",)
+    actions = ["revoke"]
+    form = ApiTokenCreationForm
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never removed: the change log points at it
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("user", "name", "expires")
+
+    def save_model(self, request, obj, form, change):
+        record, token = tokens.create(form.cleaned_data["user"], name=form.cleaned_data["name"],
+                                      expires=form.cleaned_data.get("expires"),
+                                      actor=request.user)
+        obj.pk, obj.prefix = record.pk, record.prefix
+        obj._state.adding = False
+        request._new_api_token = token
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def log_addition(self, request, obj, message):
+        pass  # the change log (django-auditlog) records it, with the actor
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return TemplateResponse(request, "admin/provisioning/apitoken/created.html", {
+            **self.admin_site.each_context(request), "title": "API token created",
+            "token": request._new_api_token, "record": obj, "opts": self.model._meta})
+
+    @admin.action(description="Revoke the selected API tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            tokens.revoke(token, actor=request.user)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)

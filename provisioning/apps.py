@@ -6,4 +6,6 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Customers and provisioning"
 
     def ready(self):
-        from . import changelog  # noqa: F401  registers the change log
+        # The change log's registrations, the account's language at sign-in, recovery codes
+        # deleted with their authenticator, and the metrics' deployment check.
+        from . import changelog, languages, metrics, two_factor  # noqa: F401

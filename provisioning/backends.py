@@ -2,24 +2,36 @@
 
 `live` builds ldap3/pywinrm clients from the services of the customer's virtual server and
 keeps one per service in each worker process, so the LDAP connection is reused. `dryrun`
-runs the same client logic against an in-memory directory and records what it would send."""
+runs the same client logic against an in-memory directory and records what it would send.
+Either way each call the panel makes is timed and counted by outcome (MeteredClient)."""
 
 import hashlib
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from servers.models import ServiceKind
 
+from . import metrics
 from .directory import (
     DirectoryClient,
+    DirectoryError,
     DirectorySettings,
     DryRunDirectoryClient,
     PermanentDirectoryError,
+    TransientDirectoryError,
 )
-from .exchange import DryRunExchangeClient, ExchangeClient, ExchangeSettings
+from .exchange import (
+    DryRunExchangeClient,
+    ExchangeClient,
+    ExchangeError,
+    ExchangeSettings,
+    TransientExchangeError,
+)
 
 _clients = {}
 _lock = threading.Lock()
@@ -67,6 +79,49 @@ def directory_settings(service):
         bind_password=service.bind_password or "")
 
 
+class MeteredClient:
+    """A directory or Exchange client whose calls are timed and counted by outcome
+    (provisioning.metrics: panel_backend_call_duration_seconds). A call is one public
+    method of the client, named as such (ensure_user, enable_mailbox ...); the names it
+    computes, its settings, and the dry run's journal pass through untouched. The clients
+    themselves know nothing of metrics."""
+
+    UNMETERED = frozenset({"root_dn", "org_dn", "org_group_dn", "close", "restore",
+                           "settings", "journal"})
+    TRANSIENT = (TransientDirectoryError, TransientExchangeError, SoftTimeLimitExceeded)
+    PERMANENT = (DirectoryError, ExchangeError)
+
+    def __init__(self, client, service):
+        self._client = client
+        self._service = service
+
+    def __repr__(self):
+        return repr(self._client)
+
+    def __getattr__(self, name):
+        value = getattr(self._client, name)
+        if name.startswith("_") or name in self.UNMETERED or not callable(value):
+            return value
+
+        def metered(*args, **kwargs):
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                result = value(*args, **kwargs)
+                outcome = "ok"
+                return result
+            except self.TRANSIENT:
+                outcome = "transient"
+                raise
+            except self.PERMANENT:
+                outcome = "permanent"
+                raise
+            finally:
+                metrics.backend_call(self._service, name, outcome,
+                                     time.perf_counter() - started)
+        return metered
+
+
 def _cached(kind, service, build):
     """One client per service in each worker process, so connections are reused; built
     anew when the service's settings change."""
@@ -77,7 +132,7 @@ def _cached(kind, service, build):
         if cached is None or cached[0] != marker:
             if cached is not None:
                 getattr(cached[1], "close", lambda: None)()
-            cached = _clients[key] = (marker, build())
+            cached = _clients[key] = (marker, MeteredClient(build(), kind))
     return cached[1]
 
 

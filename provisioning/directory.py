@@ -70,7 +70,7 @@ MASK = "********"
 ENTRY_ATTRIBUTES = (
     "objectGUID", "objectClass", "cn", "name", "ou", "sAMAccountName", "userPrincipalName",
     "displayName", "givenName", "sn", "userAccountControl", "memberOf", "uPNSuffixes",
-    "groupType", "pwdLastSet",
+    "groupType", "pwdLastSet", "adminDescription",
 )
 MULTI_VALUED = frozenset(
     name.lower() for name in ("objectClass", "memberOf", "member", "uPNSuffixes")
@@ -141,6 +141,56 @@ class ObjectExistsError(PermanentDirectoryError):
 
 class NoSuchObjectError(PermanentDirectoryError):
     """The object, or the parent it should be created in, does not exist."""
+
+
+class ForeignObjectError(PermanentDirectoryError):
+    """An object of that name exists, but nothing proves it was made for this customer."""
+
+
+@dataclass
+class TenantMark:
+    """Who an object is made for, written to ``adminDescription`` when it is created.
+
+    ``owner`` names the customer, ``operation`` the journaled operation that made
+    it. An existing object may be adopted only when it carries the same owner, or
+    when its GUID is one the caller already recorded for the customer
+    (``known_guids``); anything else is someone else's and is refused. Every object
+    made (or found made by this very operation, after a lost reply) is appended to
+    ``created``, which is what compensation may delete.
+    """
+
+    owner: str
+    operation: str
+    known_guids: frozenset[str] = frozenset()
+    created: list[str] = field(default_factory=list)
+
+    SEPARATOR = " op="
+
+    @property
+    def value(self) -> str:
+        return f"{self.owner}{self.SEPARATOR}{self.operation}"
+
+    def owner_of(self, entry: Mapping[str, Any]) -> str:
+        return (entry.get("adminDescription") or "").split(self.SEPARATOR, 1)[0]
+
+    def adopt(self, entry: Mapping[str, Any], what: str) -> str:
+        """The entry's GUID if it is this customer's; ForeignObjectError otherwise."""
+        guid = entry["objectGUID"]
+        if guid not in self.known_guids and self.owner_of(entry) != self.owner:
+            raise ForeignObjectError(
+                f"{what} already exists in the directory and was not created by this "
+                "panel for this customer. Rename it, or remove it from the directory, "
+                "then retry.",
+                detail=entry["dn"],
+            )
+        if entry.get("adminDescription") == self.value and guid not in self.created:
+            # Made by this very operation on an attempt whose reply was lost.
+            self.created.append(guid)
+        return guid
+
+    def made(self, guid: str) -> str:
+        self.created.append(guid)
+        return guid
 
 
 UNREACHABLE = "The directory server cannot be reached at the moment; the panel will try again."
@@ -292,12 +342,14 @@ class DirectoryClient:
     def ensure_root_ou(self) -> str:
         return self._ensure_ou(self.root_dn)
 
-    def ensure_org_ou(self, org_name: str) -> str:
+    def ensure_org_ou(self, org_name: str, mark: TenantMark | None = None) -> str:
         try:
-            return self._ensure_ou(self.org_dn(org_name))
+            return self._ensure_ou(self.org_dn(org_name), mark,
+                                   f"An organizational unit named '{org_name}'")
         except NoSuchObjectError:
             self.ensure_root_ou()
-            return self._ensure_ou(self.org_dn(org_name))
+            return self._ensure_ou(self.org_dn(org_name), mark,
+                                   f"An organizational unit named '{org_name}'")
 
     def add_upn_suffix(self, org_name: str, domain: str) -> None:
         try:
@@ -319,18 +371,20 @@ class DirectoryClient:
         except NoSuchObjectError:
             pass
 
-    def ensure_org_group(self, org_name: str) -> str:
+    def ensure_org_group(self, org_name: str, mark: TenantMark | None = None) -> str:
         dn = self.org_group_dn(org_name)
+        what = f"A group named '{org_name}'"
         existing = self._read(dn)
         if existing is not None:
-            return _group_guid(existing, org_name)
+            return _adopt(mark, existing, what, _group_guid(existing, org_name))
         for _attempt in range(3):
             sam = self.make_sam_account_name(org_name)
             try:
                 self._add(
                     dn,
                     ["top", "group"],
-                    {"sAMAccountName": sam, "groupType": str(GROUP_TYPE_UNIVERSAL_SECURITY)},
+                    {"sAMAccountName": sam, "groupType": str(GROUP_TYPE_UNIVERSAL_SECURITY),
+                     **_mark_attribute(mark)},
                 )
             except NoSuchObjectError:
                 raise _org_missing(org_name) from None
@@ -339,9 +393,9 @@ class DirectoryClient:
                 # writer took the sAMAccountName between our check and the add.
                 existing = self._read(dn)
                 if existing is not None:
-                    return _group_guid(existing, org_name)
+                    return _adopt(mark, existing, what, _group_guid(existing, org_name))
                 continue
-            return self._read_required(dn)["objectGUID"]
+            return _made(mark, self._read_required(dn)["objectGUID"])
         raise PermanentDirectoryError(
             f"Could not find a free group name for organization '{org_name}'."
         )
@@ -359,13 +413,15 @@ class DirectoryClient:
         surname: str,
         password: str,
         cn: str | None = None,
+        mark: TenantMark | None = None,
     ) -> str:
         """Make sure the user exists in the organization, enabled and in its group.
 
         A user with this UPN in the organization's OU counts as this user (it is
-        what a retried create finds), whatever its sAMAccountName; its names are
-        brought up to date, its password is set only if it never had one, and it
-        ends enabled. Disabling is set_enabled's job.
+        what a retried create finds), whatever its sAMAccountName, provided the
+        ``mark`` proves it was made for this customer; its names are brought up to
+        date, its password is set only if it never had one, and it ends enabled.
+        Disabling is set_enabled's job.
         """
         cn = display_name if cn is None else cn
         self._require_encryption()
@@ -386,6 +442,7 @@ class DirectoryClient:
                 "userPrincipalName": upn,
                 "userAccountControl": str(UAC_NORMAL_ACCOUNT | UAC_ACCOUNTDISABLE),
                 **{name: value for name, value in names.items() if value},
+                **_mark_attribute(mark),
             }
             try:
                 self._add(dn, ["top", "person", "organizationalPerson", "user"], attributes,
@@ -399,10 +456,14 @@ class DirectoryClient:
             except NoSuchObjectError:
                 raise _org_missing(org_name) from None
             else:
+                # Recorded before the next writes: if they fail, compensation knows
+                # this operation made the (still disabled) account.
+                guid = _made(mark, self._read_required(dn)["objectGUID"])
                 self._set_password_and_enable(dn, password)
                 self._add_member(org_name, dn)
-                return self._read_required(dn)["objectGUID"]
+                return guid
 
+        _adopt(mark, entry, f"A user named '{upn}'", entry["objectGUID"])
         target = guid_dn(entry["objectGUID"])
         changes: dict[str, list[tuple[str, list[Any]]]] = {
             name: [("replace", [value] if value else [])]
@@ -553,15 +614,17 @@ class DirectoryClient:
 
     # -- composed steps -------------------------------------------------------
 
-    def _ensure_ou(self, dn: str) -> str:
+    def _ensure_ou(self, dn: str, mark: TenantMark | None = None, what: str = "") -> str:
         existing = self._read(dn)
         if existing is not None:
-            return existing["objectGUID"]
+            return _adopt(mark, existing, what, existing["objectGUID"])
         try:
-            self._add(dn, ["top", "organizationalUnit"], {})
+            self._add(dn, ["top", "organizationalUnit"], _mark_attribute(mark))
         except ObjectExistsError:
-            pass  # a retried create whose first reply was lost, or a concurrent one
-        return self._read_required(dn)["objectGUID"]
+            # A retried create whose first reply was lost, or a concurrent one.
+            existing = self._read_required(dn)
+            return _adopt(mark, existing, what, existing["objectGUID"])
+        return _made(mark, self._read_required(dn)["objectGUID"])
 
     def _find_own_user(
         self, org_dn: str, *, upn: str, sam_account_name: str
@@ -804,20 +867,21 @@ class DryRunDirectoryClient(DirectoryClient):
     Every write it would send is appended to ``journal`` as a dict
     (``{"op": "add", "dn": ..., "attributes": {...}}``, ``"modify"`` with
     ``"changes"``, ``"modify_dn"``, ``"delete"``); passwords appear as ``********``.
-    GUIDs are uuid5 of the DN at creation, so the same plan yields the same GUIDs.
+    Like Active Directory, it gives every new object a fresh random GUID: an object
+    deleted and made again under the same name is another object.
     """
-
-    NAMESPACE = uuid.UUID("5b7f1a8e-8c7c-4e55-9d0c-2f3d7a4c1e60")
 
     def __init__(self, settings: DirectorySettings) -> None:
         super().__init__(settings)
         self.journal: list[dict[str, Any]] = []
         self._entries: dict[str, dict[str, Any]] = {}
+        self._by_guid: dict[str, dict[str, Any]] = {}
         base = settings.base_dn
         self._entries[base.lower()] = {
-            "dn": base, "objectGUID": str(uuid.uuid5(self.NAMESPACE, base.lower())),
+            "dn": base, "objectGUID": str(uuid.uuid4()),
             "objectClass": ["top", "domainDNS"],
         }
+        self._index(self._entries[base.lower()])
 
     def _connect(self) -> ldap3.Connection:
         raise AssertionError("a dry run never connects")
@@ -825,10 +889,12 @@ class DryRunDirectoryClient(DirectoryClient):
     def close(self) -> None:
         pass
 
+    def _index(self, entry: dict[str, Any]) -> None:
+        self._by_guid[entry["objectGUID"]] = entry
+
     def _lookup(self, base: str) -> dict[str, Any] | None:
         if base.startswith("<GUID="):
-            guid = base[len("<GUID="):-1]
-            return next((e for e in self._entries.values() if e["objectGUID"] == guid), None)
+            return self._by_guid.get(base[len("<GUID="):-1])
         return self._entries.get(base.lower())
 
     def _public(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -859,9 +925,9 @@ class DryRunDirectoryClient(DirectoryClient):
         self.journal.append({"op": "add", "dn": dn,
                              "attributes": {"objectClass": list(object_class),
                                             **_masked(attributes)}})
-        attribute, value, _parent = _split_dn(dn)
+        attribute, value, _parent = _naming(dn)
         entry: dict[str, Any] = {
-            "dn": dn, "objectGUID": str(uuid.uuid5(self.NAMESPACE, key)),
+            "dn": dn, "objectGUID": str(uuid.uuid4()),
             "objectClass": list(object_class), attribute: value, "name": value,
         }
         for name, raw in attributes.items():
@@ -871,6 +937,21 @@ class DryRunDirectoryClient(DirectoryClient):
             entry.setdefault("pwdLastSet", 0)
             entry.setdefault("memberOf", [])
         self._entries[key] = entry
+        self._index(entry)
+
+    def restore(self, dn: str, object_class: list[str], attributes: Mapping[str, Any],
+                guid: str) -> None:
+        """Put back an object the panel made earlier, with its recorded GUID, without
+        journaling it: the in-memory directory is rebuilt after a restart."""
+        attribute, value, _parent = _naming(dn)
+        entry: dict[str, Any] = {"dn": dn, "objectGUID": canonical_guid(guid),
+                                 "objectClass": list(object_class), attribute: value,
+                                 "name": value, **attributes}
+        if "user" in object_class:
+            entry.setdefault("pwdLastSet", 1)
+            entry.setdefault("memberOf", [])
+        self._entries[dn.lower()] = entry
+        self._index(entry)
 
     def _modify(self, dn: str, changes: Mapping[str, list[tuple[str, list[Any]]]], *,
                 tolerate: Iterable[int] = (), messages: Mapping[int, str] | None = None) -> None:
@@ -912,7 +993,7 @@ class DryRunDirectoryClient(DirectoryClient):
         self.journal.append({"op": "modify_dn", "dn": entry["dn"], "relative_dn": relative_dn,
                              "new_superior": new_superior})
         del self._entries[entry["dn"].lower()]
-        attribute, value, _parent = _split_dn(new_dn)
+        attribute, value, _parent = _naming(new_dn)
         entry.update({"dn": new_dn, attribute: value, "name": value})
         self._entries[new_dn.lower()] = entry
 
@@ -924,10 +1005,31 @@ class DryRunDirectoryClient(DirectoryClient):
         key = entry["dn"].lower()
         for other in list(self._entries):
             if other == key or (tree and other.endswith("," + key)):
-                del self._entries[other]
+                self._by_guid.pop(self._entries.pop(other)["objectGUID"], None)
 
 
 # -- module helpers ----------------------------------------------------------------
+
+
+def _naming(dn: str) -> tuple[str, str, str]:
+    """_split_dn with the naming attribute spelled as a read returns it ("cn", "ou"), so
+    the dry run's entries answer like the server's."""
+    attribute, value, parent = _split_dn(dn)
+    canonical = next((known for known in ENTRY_ATTRIBUTES if known.lower() == attribute.lower()),
+                     attribute)
+    return canonical, value, parent
+
+
+def _mark_attribute(mark: TenantMark | None) -> dict[str, str]:
+    return {"adminDescription": mark.value} if mark is not None else {}
+
+
+def _adopt(mark: TenantMark | None, entry: Mapping[str, Any], what: str, guid: str) -> str:
+    return guid if mark is None else mark.adopt(entry, what)
+
+
+def _made(mark: TenantMark | None, guid: str) -> str:
+    return guid if mark is None else mark.made(guid)
 
 
 def _group_guid(entry: Mapping[str, Any], org_name: str) -> str:

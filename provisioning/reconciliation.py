@@ -1,8 +1,10 @@
 """Compare the panel with the directory by objectGUID.
 
-Reports what the panel knows but the directory lacks (missing), what changed outside the
-panel (renamed or moved: the cached UPN and name are refreshed), and what sits under the
-root OU that the panel does not know (orphans). On request it re-provisions missing objects.
+Reports what the panel knows but the directory lacks (missing), what the panel holds with no
+directory object at all and no operation under way to make one (unlinked), what changed
+outside the panel (renamed or moved: the cached UPN and name are refreshed), and what sits
+under the root OU that the panel does not know (orphans). On request it re-provisions the
+missing and the unlinked.
 """
 
 import logging
@@ -15,7 +17,7 @@ from django.utils import timezone
 from servers.models import Service, ServiceKind
 
 from . import backends, journal
-from .models import Customer
+from .models import Customer, Operation, OperationState
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 class Report:
     service: str
     missing: list = field(default_factory=list)      # [Customer]
+    unlinked: list = field(default_factory=list)     # [Customer] without a GUID
     changed: list = field(default_factory=list)      # [(Customer, {field: (old, new)})]
     moved: list = field(default_factory=list)        # [(Customer, old dn or None, new dn)]
     orphans: list = field(default_factory=list)      # [directory entry]
@@ -31,6 +34,7 @@ class Report:
 
     def summary(self):
         return {"service": self.service, "missing": [str(c) for c in self.missing],
+                "unlinked": [str(c) for c in self.unlinked],
                 "changed": [str(c) for c, _ in self.changed],
                 "moved": [str(c) for c, _, _ in self.moved],
                 "orphans": [e["dn"] for e in self.orphans],
@@ -49,9 +53,16 @@ def reconcile(service, directory, repair=False, actor=None):
     report = Report(service=service.name)
     organizations, users = customers_on(service)
     known = {}
+    in_flight = set(Operation.objects.filter(
+        state__in=[OperationState.QUEUED, OperationState.RUNNING],
+        scope__in=organizations).values_list("customer_id", flat=True))
     for customer in list(organizations) + list(users.select_related("parent")):
         if customer.object_guid is not None:
             known[str(customer.object_guid)] = customer
+        elif customer.pk not in in_flight and (customer.is_organization
+                                               or customer.parent_id not in in_flight):
+            # Never made, or made and rolled back, and nothing under way will make it.
+            report.unlinked.append(customer)
     entries = {e["objectGUID"]: e for e in directory.list_under_root()}
     org_groups = {directory.org_group_dn(o.name).lower() for o in organizations}
 
@@ -75,7 +86,9 @@ def reconcile(service, directory, repair=False, actor=None):
         report.orphans.append(entry)
 
     if repair:
-        report.repaired = [_reprovision(customer, actor) for customer in report.missing]
+        # Organizations first: their users' operations wait for them in the journal.
+        todo = sorted(report.missing + report.unlinked, key=lambda c: not c.is_organization)
+        report.repaired = [_reprovision(customer, actor) for customer in todo]
     return report
 
 

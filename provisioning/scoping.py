@@ -5,8 +5,9 @@ A customer outside the signed-in account's subtree does not exist for it (404); 
 role does not allow is refused (403)."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import constants as c
 from .models import Account, Customer, Role
@@ -33,6 +34,8 @@ PERMISSIONS = {
     "organization.view": _EVERYONE,
     "organization.sign_up": _ABOVE_ORGANIZATION,
     "organization.suspend": _ABOVE_ORGANIZATION,
+    "organization.change_plan": _ABOVE_ORGANIZATION,
+    "organization.delete": _ABOVE_ORGANIZATION,
     "reseller.view": _ABOVE_ORGANIZATION,
     "user.view": _EVERYONE,
     "user.create": _USER_MANAGERS,
@@ -50,19 +53,32 @@ PERMISSIONS = {
     "operation.view": _EVERYONE,
     "operation.retry": _USER_MANAGERS,
     "changelog.view": _ORGANIZATION_ADMINS,
+    # One's own API tokens (provisioning.tokens); a token acts with its login's role.
+    "token.manage": _EVERYONE,
 }
 
 
 def account_of(user):
-    """The signed-in user's Account; a superuser without one counts as provider staff."""
+    """The signed-in user's Account; a superuser without one counts as provider staff.
+
+    Read once per user object (so once per request), in one query with the customer it
+    administers (the root of its scope) and whether its login has a confirmed authenticator
+    (`two_factor_enrolled`, which provisioning.two_factor.step_due uses)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
-    try:
-        return user.account
-    except Account.DoesNotExist:
-        if user.is_superuser:
-            return Account(user=user, role=Role.PROVIDER_STAFF)
-        return None
+    descriptor = user.__class__.account.related  # __class__: request.user is a lazy object
+    if not descriptor.is_cached(user):
+        enrolled = TOTPDevice.objects.filter(user=OuterRef("user_id"), confirmed=True)
+        account = (Account.objects.select_related("customer")
+                   .annotate(two_factor_enrolled=Exists(enrolled))
+                   .filter(user_id=user.pk).first())
+        if account is not None:
+            account.user = user
+        descriptor.set_cached_value(user, account)
+    account = descriptor.get_cached_value(user)
+    if account is None and user.is_superuser:
+        return Account(user=user, role=Role.PROVIDER_STAFF)
+    return account
 
 
 def role_of(user):
@@ -100,21 +116,64 @@ def assignable_roles(user):
     return [r for r in Role if r in PEER_ROLES and RANK[r] > RANK[role]]
 
 
-def _customer_q(user, prefix=""):
+_NOTHING = Q(pk__in=[])
+
+
+def _root(user):
+    """(role, the customer the account administers) — (None, None) for no scope at all."""
     account = account_of(user)
     if account is None:
-        return Q(pk__in=[])
+        return None, None
     if account.role == Role.PROVIDER_STAFF:
-        return Q()
+        return Role.PROVIDER_STAFF, None
     root = account.customer
     if root is None or root.is_deleted:
-        return Q(pk__in=[])
-    if account.role == Role.RESELLER_ADMIN:
-        return Q(**{f"{prefix}tree_id": root.tree_id, f"{prefix}lft__gte": root.lft,
-                    f"{prefix}rght__lte": root.rght})
-    # An organization's accounts see the organization and its users: parent_id is indexed
-    # and does not depend on the tree's nested-set numbers.
-    return Q(**{f"{prefix}pk": root.pk}) | Q(**{f"{prefix}parent_id": root.pk})
+        return None, None
+    return Role(account.role), root
+
+
+def _resellers_below(root):
+    """The reseller and the resellers nested under it (with any consumer users): its own
+    nested-set subtree, in the resellers' tree."""
+    return Customer.objects.filter(tree_id=root.tree_id, lft__gte=root.lft,
+                                   rght__lte=root.rght)
+
+
+def _organizations_below(root):
+    return Customer.objects.filter(parent_id__in=_resellers_below(root).values("pk"),
+                                   customer_type_id=c.BUSINESS_ORGANIZATION)
+
+
+def organization_customers(organization):
+    """The organization and its users: its own nested-set tree (an indexed tree_id)."""
+    return Customer.objects.filter(tree_id=organization.tree_id)
+
+
+def organization_q(organization):
+    """Rows (events, operations ...) of the organization and its users, picked by customer
+    id before any join."""
+    return Q(customer_id__in=organization_customers(organization).values("pk"))
+
+
+def subtree_q(reseller, prefix=""):
+    """Everything under a reseller: its resellers' subtree, and the tree of each of their
+    organizations (the organization and its users); every condition on an indexed column.
+    `prefix` reaches the customer through a relation ("customer__")."""
+    return Q(**{f"{prefix}tree_id": reseller.tree_id, f"{prefix}lft__gte": reseller.lft,
+                f"{prefix}rght__lte": reseller.rght}) | Q(
+        **{f"{prefix}tree_id__in": _organizations_below(reseller).values("tree_id")})
+
+
+def _customer_q(user):
+    role, root = _root(user)
+    if role is None:
+        return _NOTHING
+    if role == Role.PROVIDER_STAFF:
+        return Q()
+    if role == Role.RESELLER_ADMIN:
+        return subtree_q(root)
+    # An organization's accounts see the organization's tree: itself and its users.
+    return Q(tree_id=root.tree_id)
 
 
 def visible_customers(user):
@@ -122,16 +181,52 @@ def visible_customers(user):
 
 
 def restrict(queryset, user):
-    """Narrow a queryset of customers, or of anything with a `customer`, to the user's scope."""
-    prefix = "" if queryset.model is Customer else "customer__"
-    return queryset.filter(_customer_q(user, prefix))
+    """Narrow a queryset of customers, or of anything with a `customer`, to the user's scope.
+
+    Anything else is narrowed by `customer_id IN (the visible customers)`, which the
+    database resolves from the customers' indexes before it reads the other table, instead
+    of joining every row of it with its customer first."""
+    query = _customer_q(user)
+    if queryset.model is Customer:
+        return queryset.filter(query)
+    if not query:  # provider staff: everything
+        return queryset
+    return queryset.filter(customer_id__in=Customer.objects.filter(query).values("pk"))
 
 
 def organizations(user):
-    return visible_customers(user).organizations().exclude(status_id=c.DELETED)
+    role, root = _root(user)
+    if role is None:
+        return Customer.objects.none()
+    if role == Role.PROVIDER_STAFF:
+        found = Customer.objects.organizations()
+    elif role == Role.RESELLER_ADMIN:
+        found = _organizations_below(root)
+    else:
+        found = Customer.objects.filter(pk=root.pk).organizations()
+    return found.exclude(status_id=c.DELETED)
+
+
+def space_holders(user):
+    """The customers that can hold hosting spaces (resellers and organizations) in scope."""
+    role, root = _root(user)
+    if role is None:
+        return Customer.objects.none()
+    if role == Role.PROVIDER_STAFF:
+        return Customer.objects.exclude(customer_type_id__in=[c.BUSINESS_USER, c.CONSUMER_USER])
+    if role == Role.RESELLER_ADMIN:
+        return Customer.objects.filter(Q(pk__in=_resellers_below(root).values("pk"))
+                                       | Q(pk__in=_organizations_below(root).values("pk")))
+    return Customer.objects.filter(pk=root.pk)
 
 
 def get_organization_or_404(user, pk):
+    role, root = _root(user)
+    # An organization's own accounts see only their organization, read with the account.
+    if role is not None and role not in _ABOVE_ORGANIZATION:
+        if str(root.pk) == str(pk) and root.is_organization:
+            return root
+        raise Http404("No such organization.")
     try:
         return organizations(user).get(pk=pk)
     except (Customer.DoesNotExist, ValueError, TypeError):

@@ -1,17 +1,35 @@
 """The business rules of the panel. Views, admin actions, commands and tasks call these
 functions; none of them decides anything on its own."""
 
+from contextlib import contextmanager
+
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
+from django.db.models import Q
 
-from servicplans.models import HostingPlan, QuotaName, ServicePlan
+from servicplans.models import HostingPlan, HostingPlanQuota, QuotaName, ServicePlan
 
 from . import constants as c
-from . import journal, quotas
-from .models import Account, Customer, CustomerAsset, Event, HostingSpace, Role
-from .models.customers import validate_domain_name
+from . import journal, names, quotas, scoping
+from .models import Account, Customer, CustomerAsset, Event, HostingSpace, LoginName, Role
+from .models.customers import domain_in_use, organization_exists
+from .names import clean_field, name_key
+
+SUSPENDED_MESSAGE = ("{org} is suspended: nothing can be changed until its reseller "
+                     "resumes it. Its data can still be viewed.")
+
+
+def ensure_writable(organization):
+    """The one rule for a suspended organization: every write for it is refused (reads stay
+    available). Only its reseller's resume and delete go through."""
+    organization = organization.organization or organization
+    if organization.status_id == c.DISABLED:
+        raise ValidationError(SUSPENDED_MESSAGE.format(org=organization.name),
+                              code="suspended")
+    if organization.is_deleted:
+        raise ValidationError(f"{organization.name} is deleted: nothing can be changed.",
+                              code="deleted")
 
 
 def record_event(customer, event_type, actor=None, **data):
@@ -19,27 +37,47 @@ def record_event(customer, event_type, actor=None, **data):
                                 actor=actor if getattr(actor, "pk", None) else None, data=data)
 
 
-def normalize_domain(value):
-    return (value or "").strip().lower().rstrip(".")
-
-
-def _check_name(name, errors, field="name"):
-    if not name or not name.strip():
-        errors[field] = "Enter a name."
-    elif len(name) > 64:
-        errors[field] = "The name can be at most 64 characters long."
-    elif any(ord(ch) < 32 for ch in name):
-        errors[field] = "The name cannot contain control characters."
+@contextmanager
+def _unique(field, message):
+    """Save under a unique name key: when a concurrent request took the name after the
+    check, it is refused with the check's own error on the service's own field — by the
+    database's constraint, or by a user model's re-check (provisioning.models.logins) if
+    the other request has committed by then."""
+    try:
+        with transaction.atomic():
+            yield
+    except (IntegrityError, ValidationError):
+        raise ValidationError({field: message}) from None
 
 
 def _check_domain(domain, errors, field):
-    try:
-        validate_domain_name(domain)
-    except ValidationError as exc:
-        errors[field] = exc.messages[0]
-        return
-    if CustomerAsset.objects.annotate(lname=Lower("name")).filter(lname=domain).exists():
-        errors[field] = f"The domain {domain} is already in use."
+    """The domain as stored (provisioning.names.DOMAIN), or None with the error recorded."""
+    domain = clean_field(errors, field, names.DOMAIN, domain)
+    if domain is not None and CustomerAsset.objects.filter(name_key=name_key(domain)).exists():
+        errors[field] = domain_in_use(domain)
+    return domain
+
+
+def sellable_hosting_plans(reseller=None):
+    """The hosting plans an organization can be signed up on or moved to: active ones, never
+    a reseller plan (one that grants organizations), and under `reseller` only those on the
+    virtual servers of its own live hosting spaces. No reseller: the whole catalog."""
+    reseller_plans = HostingPlanQuota.objects.filter(
+        Q(unlimited=True) | Q(limit__gt=0), quota=QuotaName.ORGANIZATIONS)
+    plans = HostingPlan.objects.filter(is_active=True).exclude(
+        pk__in=reseller_plans.values("hosting_plan"))
+    if reseller is not None:
+        own_spaces = HostingSpace.objects.filter(customer_id=reseller.pk).exclude(
+            status_id=c.DELETED)
+        plans = plans.filter(virtual_server__in=own_spaces.values("hosting_plan__virtual_server"))
+    return plans.order_by("name")
+
+
+def hosting_plans_for(user):
+    """The plans `user` may sell: its own reseller's, or the whole catalog for the provider."""
+    account = scoping.account_of(user)
+    return sellable_hosting_plans(account.customer if account is not None
+                                  and account.customer_id else None)
 
 
 @transaction.atomic
@@ -48,33 +86,31 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
     """Sign a business organization up under a reseller: its primary administration
     account, then its hosting space from a hosting plan, then its primary domain.
 
-    All or nothing: any failure raises and leaves no row behind."""
+    All or nothing: any failure raises and leaves no row behind. Every name is cleaned by
+    its rule in provisioning.names (stripped, NFC, checked) and stored as cleaned."""
     User = get_user_model()
-    # Names are kept exactly as given (leading and trailing spaces included): the directory
-    # stores them escaped, and the panel must show what the directory holds.
-    name = name or ""
-    primary_domain = normalize_domain(primary_domain)
-    admin_username = (admin_username or "").strip()
     errors = {}
 
     if reseller.customer_type_id != c.RESELLER_ORGANIZATION or reseller.is_deleted:
         errors["reseller"] = "Organizations can only be signed up under an active reseller."
-    _check_name(name, errors)
-    if "name" not in errors and Customer.objects.organizations().annotate(
-            lname=Lower("name")).filter(lname=name.lower()).exists():
-        errors["name"] = f"An organization named '{name}' already exists."
-    _check_domain(primary_domain, errors, "primary_domain")
-    if not admin_username:
-        errors["admin_username"] = "Enter a login name for the administrator."
-    elif User.objects.filter(username__iexact=admin_username).exists():
-        errors["admin_username"] = f"The login '{admin_username}' is already taken."
+    name = clean_field(errors, "name", names.ORGANIZATION_NAME, name)
+    if name is not None and Customer.objects.organizations().named(name).exists():
+        errors["name"] = organization_exists(name)
+    primary_domain = _check_domain(primary_domain, errors, "primary_domain")
+    admin_username = clean_field(errors, "admin_username", names.LOGIN, admin_username)
+    if admin_username is not None and LoginName.is_taken(admin_username):
+        errors["admin_username"] = LoginName.taken_message(admin_username)
+    admin_email = clean_field(errors, "admin_email", names.EMAIL, admin_email)
     try:
         password_validation.validate_password(
-            admin_password or "", User(username=admin_username, email=admin_email))
+            admin_password or "", User(username=admin_username or "", email=admin_email or ""))
     except ValidationError as exc:
         errors["admin_password"] = exc.messages
     if not isinstance(hosting_plan, HostingPlan) or not hosting_plan.is_active:
         errors["hosting_plan"] = "Choose an active hosting plan."
+    elif "reseller" not in errors and not sellable_hosting_plans(reseller).filter(
+            pk=hosting_plan.pk).exists():
+        errors["hosting_plan"] = f"{reseller.name} does not sell the plan {hosting_plan.name}."
     service_plans = list(service_plans)
     if any(not isinstance(p, ServicePlan) or not p.is_active for p in service_plans):
         errors["service_plans"] = "Only active service plans can be made available."
@@ -85,24 +121,28 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
 
     organization = Customer(parent=reseller, customer_type_id=c.BUSINESS_ORGANIZATION,
                             name=name)
-    organization.full_clean(exclude=["object_guid"])
-    organization.save()
+    # clean() checks the name again; the constraint on name_key (set by save()) settles a race.
+    organization.full_clean(exclude=["object_guid", "name_key"])
+    with _unique("name", organization_exists(name)):
+        organization.save()
     organization.available_service_plans.set(service_plans)
 
     # 1. The primary administration account.
     admin_user = User(username=admin_username, email=admin_email)
     admin_user.set_password(admin_password)
-    admin_user.save()
+    with _unique("admin_username", LoginName.taken_message(admin_username)):
+        admin_user.save()
     Account.objects.create(user=admin_user, customer=organization, role=Role.PRIMARY_ADMIN)
 
     # 2. The hosting space from the hosting plan.
     HostingSpace.objects.create(customer=organization, hosting_plan=hosting_plan,
-                                name=f"{name} — {hosting_plan.name}")
+                                name=space_name(organization, hosting_plan))
 
     # 3. The primary domain, within the new space's domain quota.
     quotas.reserve(organization, QuotaName.DOMAINS, field="primary_domain")
-    CustomerAsset.objects.create(customer=organization, asset_type_id=c.PRIMARY_DOMAIN,
-                                 name=primary_domain)
+    with _unique("primary_domain", domain_in_use(primary_domain)):
+        CustomerAsset.objects.create(customer=organization, asset_type_id=c.PRIMARY_DOMAIN,
+                                     name=primary_domain)
 
     record_event(organization, c.CREATED, actor, name=name, reseller=reseller.name)
     record_event(organization, c.PLAN_SIGNUP, actor, hosting_plan=hosting_plan.name,
@@ -113,12 +153,29 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
     return organization
 
 
+def space_name(organization, hosting_plan):
+    return f"{organization.name} — {hosting_plan.name}"[:HostingSpace._meta.get_field(
+        "name").max_length]
+
+
+@transaction.atomic
+def retry_operation(operation, actor=None, secret=None):
+    """A person runs a failed operation again. A suspended organization's operations wait
+    for its resume, except the suspension's own. The organization's row is locked, so a
+    suspension committing meanwhile is seen."""
+    if operation.action != "set_organization_enabled":
+        ensure_writable(_locked(Customer(pk=operation.scope_id)))
+    return journal.retry(operation, actor=actor, secret=secret)
+
+
 @transaction.atomic
 def delete_customer(customer, actor=None):
     """Soft delete: the row stays, marked Deleted, with the event recorded."""
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.is_deleted:
         return customer
+    if customer.is_user and customer.organization is not None:
+        ensure_writable(customer.organization)
     customer.status_id = c.DELETED
     customer.save(update_fields=["status", "updated"])
     record_event(customer, c.EVENT_DELETED, actor)
@@ -133,24 +190,24 @@ def delete_customer(customer, actor=None):
 @transaction.atomic
 def create_user(organization, *, display_name, local_part, domain, password, service_plan=None,
                 given_name="", surname="", actor=None):
-    """Create a business user in an organization, within its quotas."""
+    """Create a business user in an organization, within its quotas. Its names are cleaned
+    by their rules in provisioning.names and stored as cleaned."""
+    ensure_writable(organization)
     errors = {}
-    display_name = display_name or ""
-    local_part = (local_part or "").strip()
-    domain = normalize_domain(domain)
-    _check_name(display_name, errors, "display_name")
-    if not local_part or len(local_part) > 64 or any(
-            ch in local_part for ch in ' @"(),:;<>[\\]') or local_part.startswith(".") \
-            or local_part.endswith(".") or ".." in local_part or not local_part.isascii():
-        errors["local_part"] = ("Enter the part before the @: letters, digits and . _ - + ' "
-                                "(no spaces).")
-    if not organization.assets.filter(name=domain).exclude(status_id=c.DELETED).exists():
+    display_name = clean_field(errors, "display_name", names.DISPLAY_NAME, display_name)
+    given_name = clean_field(errors, "given_name", names.PERSONAL_NAME, given_name)
+    surname = clean_field(errors, "surname", names.PERSONAL_NAME, surname)
+    local_part = clean_field(errors, "local_part", names.UPN_LOCAL_PART, local_part)
+    domain = clean_field(errors, "domain", names.DOMAIN, domain)
+    if domain is not None and not organization.assets.filter(name=domain).exclude(
+            status_id=c.DELETED).exists():
         errors["domain"] = "Choose one of the organization's domains."
     upn = f"{local_part}@{domain}"
-    if "local_part" not in errors and Customer.objects.filter(upn__iexact=upn).exists():
+    if "local_part" not in errors and "domain" not in errors and Customer.objects.filter(
+            upn__iexact=upn).exists():
         errors["local_part"] = f"The logon name {upn} is already in use."
     if service_plan is not None and not organization.available_service_plans.filter(
-            pk=service_plan.pk).exists():
+            pk=service_plan.pk, is_active=True).exists():
         errors["service_plan"] = (f"'{service_plan}' is not one of the organization's "
                                   "available service plans.")
     try:
@@ -188,17 +245,21 @@ def _locked(customer):
 
 
 @transaction.atomic
-def update_user(user, *, display_name, given_name="", surname="", actor=None):
+def update_user(user, *, display_name, given_name=None, surname=None, actor=None):
+    """Rename a user. A first or last name of None is left as the directory holds it (the
+    panel keeps no copy); "" clears it."""
     user = _locked(user)
+    ensure_writable(user.organization)
     errors = {}
-    display_name = display_name or ""
-    _check_name(display_name, errors, "display_name")
+    display_name = clean_field(errors, "display_name", names.DISPLAY_NAME, display_name)
+    personal = {field: clean_field(errors, field, names.PERSONAL_NAME, value)
+                for field, value in (("given_name", given_name), ("surname", surname))
+                if value is not None}
     if errors:
         raise ValidationError(errors)
     user.name = display_name
     user.save(update_fields=["name", "updated"])
-    journal.enqueue(user, "rename_user", actor, display_name=display_name,
-                    given_name=given_name, surname=surname)
+    journal.enqueue(user, "rename_user", actor, display_name=display_name, **personal)
     return user
 
 
@@ -208,6 +269,8 @@ def set_enabled(customer, enabled, actor=None):
     customer = _locked(customer)
     if customer.is_deleted:
         raise ValidationError("A deleted customer cannot be enabled or disabled.")
+    if customer.is_user:
+        ensure_writable(customer.organization)
     if enabled and customer.is_user and customer.parent.status_id != c.ENABLED:
         raise ValidationError("The organization is suspended: resume it before enabling "
                               "one of its users.")
@@ -226,6 +289,8 @@ def set_enabled(customer, enabled, actor=None):
 
 @transaction.atomic
 def reset_password(user, password, actor=None):
+    if user.organization is not None:
+        ensure_writable(user.organization)
     errors = {}
     try:
         password_validation.validate_password(password or "")
@@ -242,20 +307,29 @@ def reset_password(user, password, actor=None):
 @transaction.atomic
 def change_plan(user, service_plan, actor=None):
     """Move a user to another of the organization's available plans, within the quotas."""
-    user = _locked(user)
+    # The lock order of every quota path: the hosting spaces from the top of the tree down
+    # (a user never moves, so its organization is known unlocked), then the user's row, so
+    # two administrators' changes queue and the second reads the plan the first committed.
     organization = user.organization
+    ensure_writable(organization)
+    if organization is not None:
+        quotas.reserve_many(organization, {})
+    user = _locked(user)
     if service_plan is not None and not organization.available_service_plans.filter(
-            pk=service_plan.pk).exists():
+            pk=service_plan.pk, is_active=True).exists():
         raise ValidationError({"service_plan": f"'{service_plan}' is not one of the "
                                                "organization's available service plans."})
     old = user.service_plan
     if old == service_plan:
         return user
+    wanted = {}
     if old is None and service_plan is not None:
-        quotas.reserve(organization, QuotaName.MAILBOXES, field="service_plan")
+        wanted[QuotaName.MAILBOXES] = (1, "service_plan")
     growth = quotas.plan_mailbox_mb(service_plan) - quotas.plan_mailbox_mb(old)
     if growth > 0:
-        quotas.reserve(organization, QuotaName.MAILBOX_DISK_MB, growth, field="service_plan")
+        wanted[QuotaName.MAILBOX_DISK_MB] = (growth, "service_plan")
+    if wanted:
+        quotas.reserve_many(organization, wanted)
     user.service_plan = service_plan
     user.save(update_fields=["service_plan", "updated"])
     record_event(user, c.PLAN_CHANGE, actor, old=old.name if old else None,
@@ -269,16 +343,54 @@ def change_plan(user, service_plan, actor=None):
 def add_domain(organization, name, asset_type=c.SECONDARY_DOMAIN, actor=None):
     """Add a secondary or vanity domain: a UPN suffix in the directory, an accepted domain
     in Exchange, and an AssetAdded event."""
-    name = normalize_domain(name)
+    ensure_writable(organization)
     errors = {}
     if asset_type not in (c.SECONDARY_DOMAIN, c.VANITY_DOMAIN):
         errors["asset_type"] = "Only secondary and vanity domains can be added."
-    _check_domain(name, errors, "name")
+    name = _check_domain(name, errors, "name")
     if errors:
         raise ValidationError(errors)
     quotas.reserve(organization, QuotaName.DOMAINS, field="name")
-    asset = CustomerAsset.objects.create(customer=organization, asset_type_id=asset_type,
-                                         name=name)
+    with _unique("name", domain_in_use(name)):
+        asset = CustomerAsset.objects.create(customer=organization, asset_type_id=asset_type,
+                                             name=name)
     record_event(organization, c.ASSET_ADDED, actor, asset_type=asset_type, name=name)
     journal.enqueue(organization, "add_domain", actor, domain=name)
     return asset
+
+
+def hosting_space_of(customer):
+    """The customer's hosting space: its first live one, the one its quotas come from."""
+    return customer.hosting_spaces.exclude(status_id=c.DELETED).order_by("pk").first()
+
+
+@transaction.atomic
+def change_hosting_plan(organization, hosting_plan, actor=None):
+    """Move an organization's hosting space to another plan its reseller sells: an upgrade
+    or a downgrade. A plan whose limits are below what the organization uses is refused,
+    naming the first quota that would be exceeded (the space's own overrides stay)."""
+    ensure_writable(organization)
+    if not organization.is_organization:
+        raise ValidationError("Only an organization's hosting plan can be changed here.")
+    if not isinstance(hosting_plan, HostingPlan) or not sellable_hosting_plans(
+            organization.parent).filter(pk=hosting_plan.pk).exists():
+        raise ValidationError({"hosting_plan": f"{organization.parent.name} does not sell "
+                                               f"the plan {hosting_plan}."})
+    # The lock order of every quota path: the spaces from the top of the tree down.
+    space = quotas.reserve_many(organization, {})
+    if space is None:
+        raise ValidationError(f"{organization.name} has no hosting space.")
+    old = space.hosting_plan
+    if old.pk == hosting_plan.pk:
+        return space
+    if hosting_plan.virtual_server_id != old.virtual_server_id:
+        # The organization's OU, users and mailboxes live on the old plan's servers.
+        raise ValidationError({"hosting_plan": f"The plan {hosting_plan.name} runs on other "
+                                               "servers than the organization's."})
+    quotas.check_plan(space, hosting_plan, field="hosting_plan")
+    space.hosting_plan = hosting_plan
+    space.name = space_name(organization, hosting_plan)
+    space.save(update_fields=["hosting_plan", "name"])
+    record_event(organization, c.PLAN_CHANGE, actor, plan="hosting", old=old.name,
+                 new=hosting_plan.name)
+    return space

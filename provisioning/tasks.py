@@ -2,15 +2,16 @@
 
 from celery import shared_task
 
-from . import journal
+from . import changelog, journal
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None,
              soft_time_limit=120, time_limit=150)
-def run_operation(self, operation_id, sealed_secret=None):
-    outcome = journal.execute(operation_id, sealed_secret, task_id=self.request.id)
+def run_operation(self, operation_id):
+    with changelog.correlated():
+        outcome = journal.execute(operation_id, task_id=self.request.id)
     if outcome.retry_in is not None:
-        # The sealed secret rides along in the retried message, still sealed.
+        # The message carries only the id: the password waits sealed in the outbox.
         raise self.retry(countdown=outcome.retry_in)
     return outcome.state
 
@@ -25,3 +26,17 @@ def reconcile_directory():
     from .reconciliation import reconcile_all
 
     return [report.summary() for report in reconcile_all()]
+
+
+@shared_task
+def send_operation_alerts():
+    from .alerts import send_operation_alerts as send
+
+    return send()
+
+
+@shared_task
+def send_provider_summary():
+    from .alerts import send_provider_summary as send
+
+    return send()

@@ -1,9 +1,10 @@
 """The admin's "test connection": an LDAPS bind, or a WinRM identify, reported in plain
-words. It never raises, and never echoes a secret."""
+words. It never raises, and never echoes a secret. A success is the service's last
+successful contact."""
 
 import logging
 
-from .models import ServiceKind
+from .models import Service, ServiceKind
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,13 @@ def test_connection(service):
                 who = client.verify_bind()
             finally:
                 client.close()
+            Service.objects.filter(pk=service.pk).record_contact(every_seconds=0)
             return True, f"Bound to {service.ldap_host} as {who}."
         from provisioning.backends import exchange_settings
         from provisioning.exchange import ExchangeClient
 
         vendor = ExchangeClient(exchange_settings(service)).identify()
+        Service.objects.filter(pk=service.pk).record_contact(every_seconds=0)
         return True, f"WinRM endpoint answered: {vendor}."
     except Exception as exc:  # noqa: BLE001 - the point is to report any failure
         message = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__

@@ -1,8 +1,12 @@
 """The provider's infrastructure: servers, the services they run, and virtual servers
 that combine services from several servers (the provisioning concept's first chapter)."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 from encrypted_fields.fields import EncryptedCharField
 
 DEFAULT_ROOT_OU = "Microsoft Exchange Hosted Organizations"
@@ -30,6 +34,17 @@ class WinRMTransport(models.TextChoices):
     NTLM = "ntlm", "NTLM"
     KERBEROS = "kerberos", "Kerberos"
     BASIC = "basic", "Basic over HTTPS"
+
+
+class ServiceQuerySet(models.QuerySet):
+    def record_contact(self, at=None, every_seconds=10):
+        """Note a successful LDAP bind or WinRM call now. An UPDATE, not a save: the
+        settings' `updated` marker (and so the workers' cached clients) stays as it is; and
+        a time written less than `every_seconds` ago is left alone, so busy workers do not
+        all queue on one row."""
+        at = at or timezone.now()
+        return self.filter(Q(last_contact=None) | Q(
+            last_contact__lt=at - timedelta(seconds=every_seconds))).update(last_contact=at)
 
 
 class Service(models.Model):
@@ -67,6 +82,12 @@ class Service(models.Model):
     exchange_password = EncryptedCharField(max_length=255, blank=True, null=True)
     default_database = models.CharField("default mailbox database", max_length=255, blank=True)
     updated = models.DateTimeField(auto_now=True)
+    last_contact = models.DateTimeField(
+        "last successful contact", null=True, blank=True, editable=False,
+        help_text="The last successful LDAP bind or WinRM call of a worker or a connection "
+                  "test (the dry-run backend contacts nothing).")
+
+    objects = ServiceQuerySet.as_manager()
 
     class Meta:
         ordering = ["server__name", "name"]
@@ -90,8 +111,14 @@ class Service(models.Model):
             if not self.winrm_endpoint:
                 errors["winrm_endpoint"] = "Required for an Exchange service."
             elif (self.winrm_transport == WinRMTransport.BASIC
-                  and not self.winrm_endpoint.lower().startswith("https://")):
-                errors["winrm_transport"] = "Basic authentication is only allowed over HTTPS."
+                  and not self.winrm_endpoint.lower().startswith("https://")
+                  and not self.winrm_allow_insecure):
+                # The same rule as provisioning.exchange.ExchangeSettings: Basic over plain
+                # HTTP sends the password in the clear, so only a test endpoint may ask.
+                errors["winrm_transport"] = (
+                    "Basic authentication is only allowed over HTTPS, unless "
+                    f"“{self._meta.get_field('winrm_allow_insecure').verbose_name}” is set "
+                    "for a test endpoint.")
         if errors:
             raise ValidationError(errors)
 

@@ -3,6 +3,7 @@ from features of a given feature type (the Service Plan database of the seed).""
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingPeriod(models.TextChoices):
@@ -12,12 +13,12 @@ class BillingPeriod(models.TextChoices):
 
 
 class QuotaName(models.TextChoices):
-    ORGANIZATIONS = "organizations", "Organizations"
-    USERS = "users", "Users"
-    MAILBOXES = "mailboxes", "Mailboxes"
-    DOMAINS = "domains", "Domains"
-    MAILBOX_DISK_MB = "mailbox_disk_mb", "Mailbox disk space (MB)"
-    SECURITY_GROUPS = "security_groups", "Security groups"
+    ORGANIZATIONS = "organizations", _("Organizations")
+    USERS = "users", _("Users")
+    MAILBOXES = "mailboxes", _("Mailboxes")
+    DOMAINS = "domains", _("Domains")
+    MAILBOX_DISK_MB = "mailbox_disk_mb", _("Mailbox disk space (MB)")
+    SECURITY_GROUPS = "security_groups", _("Security groups")
 
 
 class HostingPlan(models.Model):

@@ -100,30 +100,28 @@ def live_demo(transactional_db, samba_dc, directory_settings, celery_worker, wsm
     its Exchange service at the suite's WS-Management endpoint, provisioned by the real
     worker."""
     settings.PROVISIONING_BACKEND = "live"
-    with transaction.atomic():
-        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-        service = Service.objects.get(kind=ServiceKind.ACTIVE_DIRECTORY)
-        service.ldap_host = directory_settings.host
-        service.ldap_port = directory_settings.port
-        service.use_ssl = True
-        service.verify_ca = True
-        with open(directory_settings.ca_file) as ca:
-            service.ca_certificate = ca.read()
-        service.base_dn = directory_settings.base_dn
-        service.bind_dn = directory_settings.bind_dn
-        service.bind_password = directory_settings.bind_password
-        service.save()
-        exchange = Service.objects.get(kind=ServiceKind.EXCHANGE)
-        exchange.winrm_endpoint = wsman_endpoint.url
-        exchange.winrm_transport = "basic"
-        exchange.winrm_allow_insecure = True
-        exchange.exchange_username = "HOSTING\\panel"
-        exchange.exchange_password = "Exchange-Pass-1"
-        exchange.save()
+    seed_live_demo(directory_settings, wsman_endpoint)
     operations = wait_for_operations()
     assert {o.state for o in operations} == {"succeeded"}, [
         (o.action, o.last_error) for o in operations]
     return Customer.objects.organizations().get(name="Contoso")
+
+
+@pytest.fixture
+def own_broker(settings):
+    """A redis-server of the test's own as this process's broker (the readiness checks read
+    settings.CELERY_BROKER_URL), so a test may stop it without touching the shared Redis."""
+    import shutil
+
+    from tests.support.processes import RedisServer
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    settings.CELERY_BROKER_URL = server.url
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    yield server
+    server.remove()
 
 
 # --- The browser panel -------------------------------------------------------------------
@@ -164,3 +162,34 @@ def ad(directory_settings):
     client = DirectoryClient(directory_settings)
     yield client
     client.close()
+
+
+def seed_live_demo(directory_settings, wsman_endpoint):
+    """The demo data, its Active Directory service pointed at the suite's Samba DC and its
+    Exchange service at the suite's WS-Management endpoint."""
+    # Every test seeds its own Contoso; the directory still holds the one an earlier test
+    # made, which belongs to another customer row and would rightly not be adopted.
+    with DirectoryClient(directory_settings) as directory:
+        earlier = directory.get_by_dn(directory.org_dn("Contoso"))
+        if earlier is not None:
+            directory.delete(earlier["objectGUID"], recursive=True)
+    with transaction.atomic():
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        service = Service.objects.get(kind=ServiceKind.ACTIVE_DIRECTORY)
+        service.ldap_host = directory_settings.host
+        service.ldap_port = directory_settings.port
+        service.use_ssl = True
+        service.verify_ca = True
+        with open(directory_settings.ca_file) as ca:
+            service.ca_certificate = ca.read()
+        service.base_dn = directory_settings.base_dn
+        service.bind_dn = directory_settings.bind_dn
+        service.bind_password = directory_settings.bind_password
+        service.save()
+        exchange = Service.objects.get(kind=ServiceKind.EXCHANGE)
+        exchange.winrm_endpoint = wsman_endpoint.url
+        exchange.winrm_transport = "basic"
+        exchange.winrm_allow_insecure = True
+        exchange.exchange_username = "HOSTING\\panel"
+        exchange.exchange_password = "Exchange-Pass-1"
+        exchange.save()

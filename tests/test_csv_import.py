@@ -110,3 +110,15 @@ def test_the_progress_of_another_session_is_not_found(admin_client, demo, client
 def test_helpdesk_cannot_import(client, demo):
     client.force_login(get_user_model().objects.get(username="contoso-helpdesk"))
     assert upload(client, demo, GOOD).status_code == 403
+
+
+def test_a_field_longer_than_the_csv_reader_takes_is_a_form_error(admin_client, demo):
+    # Python's csv module stops at 131,072 characters a field; no name or password is that
+    # long, so the file is refused as a whole with a clear message, not a server error.
+    before = counts()
+    text = HEADER + "Long,,,long,contoso.example,," + "x" * 131_073 + "\n"
+    response = upload(admin_client, demo, text)
+    assert response.status_code == 200
+    message = " ".join(response.context["form"].errors["csv_file"])
+    assert "line 2" in message and "longer than" in message, message
+    assert counts() == before

@@ -113,7 +113,7 @@ def test_a_user_of_a_suspended_organization_cannot_be_enabled(demo):
     alex = Customer.objects.get(upn="alex@contoso.example")
     services.set_enabled(alex, False)
     services.set_enabled(demo, False)
-    with pytest.raises(ValidationError, match="resume it"):
+    with pytest.raises(ValidationError, match="is suspended"):
         services.set_enabled(alex, True)
     alex.refresh_from_db()
     assert alex.status_id == c.DISABLED

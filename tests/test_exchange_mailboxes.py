@@ -101,10 +101,14 @@ def test_a_plan_change_sends_only_what_differs(live_demo, endpoint, ad):
 
 
 HOSTILE = "O'Brien \"$(Remove-Item C:\\ -Recurse)\" `whoami`; \u2018a\u2019 \u201ab\u201b"
+# The PowerShell metacharacters an organization name may hold (provisioning.names): quote,
+# call operator, parentheses, comment, splatting, array operators.
+HOSTILE_ORGANIZATION = "O'Brien & (Remove-Item -Recurse) #x, @a+b "
 
 
 def test_hostile_values_reach_exchange_as_data(live_demo, endpoint):
-    org, domain = sign_up(live_demo.parent, name=HOSTILE[:40] + uuid.uuid4().hex[:6])
+    org, domain = sign_up(live_demo.parent,
+                          name=HOSTILE_ORGANIZATION + uuid.uuid4().hex[:6])
     user = add_user(org, domain, "o.brien", display=HOSTILE[:60])
     succeeded(*Operation.objects.filter(customer__in=[org, user]))
     assert endpoint.violations == []

@@ -27,6 +27,8 @@ MATRIX = {
     "organization": (("org",), EVERYONE),
     "organization_suspend": (("org",), ABOVE),
     "organization_resume": (("org",), ABOVE),
+    "organization_hosting_plan": (("org",), ABOVE),
+    "organization_delete": (("org",), ABOVE),
     "users": (("org",), EVERYONE),
     "user_create": (("org",), MANAGERS),
     "user_import": (("org",), MANAGERS),
@@ -48,12 +50,16 @@ MATRIX = {
     "operations": (("org",), EVERYONE),
     "operation_retry": (("org", "operation"), MANAGERS),
     "changelog": (("org",), ADMINS),
+    "api_tokens": ((), EVERYONE),
 }
-# Reached only through an import of one's own (see test_csv_import.py), or not a page.
-NOT_IN_MATRIX = {"user_import_progress", "user_import_status", "home", "login", "logout",
+# Reached only through an import or a token of one's own (see test_csv_import.py,
+# test_api_tokens.py), or not a page.
+NOT_IN_MATRIX = {"user_import_progress", "user_import_status", "api_token_revoke",
+                 "home", "login", "logout",
                  "password_reset", "password_reset_done", "password_reset_confirm",
                  "password_reset_complete", "two_factor_setup", "two_factor_verify",
-                 "no_account", "healthz"}
+                 "two_factor_recovery_codes",
+                 "no_account", "healthz", "readyz", "metrics", "preferences"}
 
 
 def test_the_matrix_covers_every_panel_page():

@@ -127,7 +127,9 @@ def test_editing_and_removing_a_login_is_in_the_change_log(client, demo):
     for entry in login_entries("contoso-admin").union(login_entries("contoso-helpdesk")):
         assert not {"password", "last_login"} & set(entry.changes_dict)
     page = client.get(reverse("changelog", args=[demo.pk])).content.decode()
-    assert "desk@contoso.example" in page and "is_active" in page
+    # The field's label, not its attribute name.
+    assert "desk@contoso.example" in page and "<strong>Active</strong>" in page
+    assert "is_active" not in page
 
 
 def test_another_tenants_login_changes_never_appear_in_the_change_log(client, demo,
@@ -158,3 +160,27 @@ def test_another_tenants_login_changes_never_appear_in_the_change_log(client, de
             assert foreign not in page, (username, foreign)
     page = fabrikam_client.get(reverse("changelog", args=[fabrikam.pk])).content.decode()
     assert "leak@fabrikam.example" in page and "contoso" not in page
+
+
+@pytest.mark.parametrize("posted_role", [None, Role.PEER_READ_ONLY])
+def test_a_reseller_editing_the_primary_admin_never_demotes_it(client, demo, posted_role):
+    """Issue #9, finding 5: posting only a new e-mail for the primary administrator made it
+    read-only, and the guard that keeps a primary administrator then no longer applied."""
+    primary = Account.objects.get(customer=demo, role=Role.PRIMARY_ADMIN)
+    login(client, "reseller")
+    data = {"email": "boss@contoso.example"}
+    if posted_role:
+        data["role"] = posted_role
+    response = client.post(reverse("peer_edit", args=[demo.pk, primary.pk]), data)
+    assert response.status_code == 302
+    primary.refresh_from_db()
+    assert primary.role == Role.PRIMARY_ADMIN
+    assert primary.user.email == "boss@contoso.example"
+    # The service refuses the demotion outright, whatever the form.
+    reseller = User.objects.get(username="reseller")
+    with pytest.raises(ValidationError):
+        accounts.update_peer(primary, role=Role.PEER_READ_ONLY, actor=reseller)
+    primary.refresh_from_db()
+    assert primary.role == Role.PRIMARY_ADMIN
+    with pytest.raises(PermissionDenied):
+        accounts.remove_peer(primary, actor=reseller)

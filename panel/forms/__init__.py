@@ -4,6 +4,8 @@ are the services' (provisioning.services, provisioning.accounts)."""
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
 
 
 def apply_errors(form, exc):
@@ -14,6 +16,30 @@ def apply_errors(form, exc):
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+class NameField(forms.CharField):
+    """A name checked by its rule in provisioning.names — the rule the service applies
+    again before storing it — so the form shows the service's own message inline, cleans
+    the value the way the service stores it, and states the rule in its help text."""
+
+    def __init__(self, rule, **kwargs):
+        self.rule = rule
+        kwargs.setdefault("required", rule.required)
+        # Templates show help texts unescaped (Django's own forms do too); a rule's text
+        # has & and ' in it. escape() keeps a translated text lazy, so it follows the
+        # request's language.
+        kwargs["help_text"] = escape(kwargs.get("help_text", rule.help_text))
+        # The rule strips, limits the length and refuses NUL with its own messages.
+        kwargs.update(strip=False, max_length=None)
+        super().__init__(**kwargs)
+        self.validators = []
+
+    def widget_attrs(self, widget):
+        return {**super().widget_attrs(widget), "maxlength": str(self.rule.max_length)}
+
+    def clean(self, value):
+        return self.rule.clean(self.to_python(value))
 
 
 class PasswordField(forms.CharField):
@@ -27,8 +53,8 @@ class PasswordField(forms.CharField):
 
 
 class NewPasswordForm(forms.Form):
-    password = PasswordField(label="New password")
-    confirm = forms.CharField(label="Repeat the password", strip=False,
+    password = PasswordField(label=_("New password"))
+    confirm = forms.CharField(label=_("Repeat the password"), strip=False,
                               widget=forms.PasswordInput(attrs={"autocomplete":
                                                                 "new-password"}))
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from provisioning import services
 from provisioning.models import Operation
@@ -39,12 +41,30 @@ class ImportRowForm(UserCreateForm):
         self.fields["service_plan"].to_field_name = "name"
 
 
+class CountedLines:
+    """The file's lines as the csv reader asks for them, counted: the line the reader was
+    reading when it failed (its own line_num is not always advanced by then)."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = next(self.lines)
+        self.count += 1
+        return line
+
+
 class _Rollback(Exception):
     pass
 
 
 class UserImportForm(forms.Form):
-    csv_file = forms.FileField(label="CSV file", help_text=f"UTF-8, at most {MAX_ROWS} users.")
+    csv_file = forms.FileField(label=_("CSV file"), help_text=format_lazy(
+        _("UTF-8, at most {max_rows} users."), max_rows=MAX_ROWS))
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -60,7 +80,25 @@ class UserImportForm(forms.Form):
             text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationError("The file is not UTF-8 text.") from None
-        reader = csv.DictReader(io.StringIO(text))
+        lines = CountedLines(io.StringIO(text))
+        try:
+            self._read(csv.DictReader(lines))
+        except csv.Error as exc:
+            # The csv module stops at a field longer than csv.field_size_limit() (131,072
+            # characters), far above any name's or password's limit.
+            line = lines.count
+            if "field larger than field limit" in str(exc):
+                raise ValidationError(
+                    f"The file cannot be read: line {line} has a value longer than "
+                    f"{csv.field_size_limit():,} characters, far more than any column "
+                    "takes.", code="csv_field_too_long") from None
+            raise ValidationError(f"The file cannot be read as CSV (line {line}): {exc}.",
+                                  code="csv_invalid") from None
+        if not self.rows:
+            raise ValidationError("The file has no users.")
+        return upload
+
+    def _read(self, reader):
         header = [name.strip() for name in (reader.fieldnames or [])]
         missing = REQUIRED_COLUMNS - set(header)
         if missing:
@@ -70,13 +108,12 @@ class UserImportForm(forms.Form):
         for row in reader:
             if len(self.rows) >= MAX_ROWS:
                 raise ValidationError(f"The file has more than {MAX_ROWS} users.")
+            # Stripped as the names' rules (provisioning.names) strip them; a password is
+            # taken as typed.
             data = {k: (v or "").strip() if k != "password" else (v or "")
                     for k, v in row.items() if k in COLUMNS}
             if any(data.values()):
                 self.rows.append((reader.line_num, data))
-        if not self.rows:
-            raise ValidationError("The file has no users.")
-        return upload
 
     def clean(self):
         data = super().clean()

@@ -1,43 +1,32 @@
 from django import forms
-from django.db.models import Q
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
-from provisioning import scoping
-from provisioning.models import HostingSpace
-from servicplans.models import HostingPlan, HostingPlanQuota, QuotaName, ServicePlan
+from provisioning import names, scoping
+from provisioning.services import hosting_plans_for, sellable_hosting_plans
+from servicplans.models import ServicePlan
 
-from . import PasswordField
-
-
-def hosting_plans_for(user):
-    """Plans a reseller may sell to an organization: active ones on the virtual servers of
-    its own hosting spaces, never a reseller plan (one that grants organizations)."""
-    reseller_plans = HostingPlanQuota.objects.filter(
-        Q(unlimited=True) | Q(limit__gt=0), quota=QuotaName.ORGANIZATIONS)
-    plans = HostingPlan.objects.filter(is_active=True).exclude(
-        pk__in=reseller_plans.values("hosting_plan"))
-    account = scoping.account_of(user)
-    if account is not None and account.customer_id:
-        own_spaces = HostingSpace.objects.filter(customer_id=account.customer_id).exclude(
-            status_id=c.DELETED)
-        plans = plans.filter(virtual_server__in=own_spaces.values("hosting_plan__virtual_server"))
-    return plans.order_by("name")
+from . import NameField, PasswordField
 
 
 class SignUpForm(forms.Form):
-    reseller = forms.ModelChoiceField(queryset=None, help_text="The reseller it is sold by.")
-    name = forms.CharField(max_length=64, label="Organization name",
-                           help_text="Also its OU in the directory; it cannot be reused.")
-    primary_domain = forms.CharField(max_length=253, help_text="e.g. fabrikam.com")
-    admin_username = forms.CharField(max_length=150, label="Administrator login")
-    admin_email = forms.EmailField(required=False, label="Administrator e-mail",
-                                   help_text="For password resets.")
-    admin_password = PasswordField(label="Administrator password")
-    hosting_plan = forms.ModelChoiceField(queryset=None, empty_label=None)
+    reseller = forms.ModelChoiceField(queryset=None, label=_("Reseller"),
+                                      help_text=_("The reseller it is sold by."))
+    name = NameField(names.ORGANIZATION_NAME, label=_("Organization name"))
+    primary_domain = NameField(names.DOMAIN, label=_("Primary domain"))
+    admin_username = NameField(names.LOGIN, label=_("Administrator login"))
+    admin_email = NameField(names.EMAIL, label=_("Administrator e-mail"),
+                            widget=forms.EmailInput,
+                            help_text=format_lazy("{} {}", _("For password resets."),
+                                                  names.EMAIL.help_text))
+    admin_password = PasswordField(label=_("Administrator password"))
+    hosting_plan = forms.ModelChoiceField(queryset=None, empty_label=None,
+                                          label=_("Hosting plan"))
     service_plans = forms.ModelMultipleChoiceField(
         queryset=None, required=False, widget=forms.CheckboxSelectMultiple,
-        label="Available service plans",
-        help_text="The plans the organization may give its users.")
+        label=_("Available service plans"),
+        help_text=_("The plans the organization may give its users."))
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,6 +43,17 @@ class SignUpForm(forms.Form):
 
 
 class DomainForm(forms.Form):
-    name = forms.CharField(max_length=253, label="Domain name", help_text="e.g. sales.contoso.com")
-    asset_type = forms.ChoiceField(label="Kind", choices=[
-        (c.SECONDARY_DOMAIN, "Secondary domain"), (c.VANITY_DOMAIN, "Vanity domain")])
+    name = NameField(names.DOMAIN, label=_("Domain name"),
+                     help_text=names.DOMAIN.help_text.replace("fabrikam.com", "sales.contoso.com"))
+    asset_type = forms.ChoiceField(label=_("Kind"), choices=[
+        (c.SECONDARY_DOMAIN, _("Secondary domain")), (c.VANITY_DOMAIN, _("Vanity domain"))])
+
+
+class HostingPlanForm(forms.Form):
+    hosting_plan = forms.ModelChoiceField(queryset=None, empty_label=None,
+                                          help_text=_("Its quotas must hold what the "
+                                                      "organization already uses."))
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["hosting_plan"].queryset = sellable_hosting_plans(organization.parent)

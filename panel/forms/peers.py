@@ -1,23 +1,33 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
-from provisioning import scoping
+from provisioning import names, scoping
+from provisioning.models import Role
 
-from . import PasswordField
+from . import NameField, PasswordField
 
 
 class PeerEditForm(forms.Form):
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(required=False)
-    role = forms.ChoiceField(help_text="What this account may do in the organization.")
+    first_name = NameField(names.PERSONAL_NAME, label=_("First name"))
+    last_name = NameField(names.PERSONAL_NAME, label=_("Last name"))
+    email = NameField(names.EMAIL, label=_("E-mail"), widget=forms.EmailInput)
+    role = forms.ChoiceField(label=_("Role"),
+                             help_text=_("What this account may do in the organization."))
 
-    def __init__(self, *args, actor, **kwargs):
+    def __init__(self, *args, actor, account=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if account is not None and account.role == Role.PRIMARY_ADMIN:
+            # Shown, never changed: whatever is posted, the primary administrator stays so.
+            field = self.fields["role"]
+            field.choices = [(Role.PRIMARY_ADMIN.value, Role.PRIMARY_ADMIN.label)]
+            field.disabled, field.initial = True, Role.PRIMARY_ADMIN.value
+            field.help_text = _("The primary administrator's role does not change.")
+            return
         self.fields["role"].choices = [(r.value, r.label)
                                        for r in scoping.assignable_roles(actor)]
 
 
 class PeerCreateForm(PeerEditForm):
-    username = forms.CharField(max_length=150, label="Login")
-    password = PasswordField()
+    username = NameField(names.LOGIN, label=_("Login"))
+    password = PasswordField(label=_("Password"))
     field_order = ["username", "first_name", "last_name", "email", "role", "password"]

@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
+from provisioning import names
 
-from . import PasswordField
+from . import NameField, PasswordField
 
 
 def domain_choices(organization):
@@ -18,16 +20,15 @@ def plan_queryset(organization):
 
 
 class UserCreateForm(forms.Form):
-    display_name = forms.CharField(max_length=64)
-    given_name = forms.CharField(max_length=64, required=False, label="First name")
-    surname = forms.CharField(max_length=64, required=False, label="Last name")
-    local_part = forms.CharField(max_length=64, label="Logon name",
-                                 help_text="The part before the @, e.g. megan.bowen.")
-    domain = forms.ChoiceField(label="Domain")
-    service_plan = forms.ModelChoiceField(queryset=None, required=False,
-                                          empty_label="No mailbox",
-                                          help_text="The mailbox features this user gets.")
-    password = PasswordField(label="Initial password")
+    display_name = NameField(names.DISPLAY_NAME, label=_("Display name"))
+    given_name = NameField(names.PERSONAL_NAME, label=_("First name"))
+    surname = NameField(names.PERSONAL_NAME, label=_("Last name"))
+    local_part = NameField(names.UPN_LOCAL_PART, label=_("Logon name"))
+    domain = forms.ChoiceField(label=_("Domain"))
+    service_plan = forms.ModelChoiceField(queryset=None, required=False, label=_("Service plan"),
+                                          empty_label=_("No mailbox"),
+                                          help_text=_("The mailbox features this user gets."))
+    password = PasswordField(label=_("Initial password"))
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,14 +50,14 @@ class UserCreateForm(forms.Form):
 
 
 class UserEditForm(forms.Form):
-    display_name = forms.CharField(max_length=64)
-    given_name = forms.CharField(max_length=64, required=False, label="First name")
-    surname = forms.CharField(max_length=64, required=False, label="Last name")
+    display_name = NameField(names.DISPLAY_NAME, label=_("Display name"))
+    given_name = NameField(names.PERSONAL_NAME, label=_("First name"))
+    surname = NameField(names.PERSONAL_NAME, label=_("Last name"))
 
 
 class ChangePlanForm(forms.Form):
-    service_plan = forms.ModelChoiceField(queryset=None, required=False,
-                                          empty_label="No mailbox")
+    service_plan = forms.ModelChoiceField(queryset=None, required=False, label=_("Service plan"),
+                                          empty_label=_("No mailbox"))
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)

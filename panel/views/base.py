@@ -3,17 +3,16 @@ organization resolved through `provisioning.scoping`, and service errors shown o
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import FormView, TemplateView
-from django_otp import user_has_device
 from django_tables2 import RequestConfig
 
 from panel.forms import apply_errors
-from provisioning import scoping
+from provisioning import scoping, two_factor
 from provisioning.models import Customer
 
 
@@ -48,45 +47,39 @@ class Permissions:
         return scoping.can(self.user, key.replace("_", ".", 1))
 
 
-def two_factor_redirect(request):
-    user = request.user
-    if user.is_verified():
+def two_factor_redirect(request, next_url=None):
+    """Where a signed-in user goes first if its session still owes the second factor (see
+    `provisioning.two_factor.step_due`): the code page, or enrolment when the provider
+    requires it. None once nothing is owed."""
+    step = two_factor.step_due(request.user)
+    if step is None:
         return None
-    query = urlencode({"next": request.get_full_path()})
-    if user_has_device(user):
+    query = urlencode({"next": next_url or request.get_full_path()})
+    if step == two_factor.VERIFY:
         return redirect(f"{reverse('two_factor_verify')}?{query}")
-    if settings.REQUIRE_TWO_FACTOR:
-        messages.info(request, "Your provider requires two-factor authentication: "
-                               "set it up to continue.")
-        return redirect(f"{reverse('two_factor_setup')}?{query}")
-    return None
+    messages.info(request, _("Your provider requires two-factor authentication: "
+                             "set it up to continue."))
+    return redirect(f"{reverse('two_factor_setup')}?{query}")
 
 
-class PanelMixin:
-    """Signed in, past two-factor, with a panel account whose role allows `permission`."""
+class SignedInMixin:
+    """Signed in, nothing more: the pages of one's own sign-in (the second factor), which
+    provider staff without a panel account reach from the admin too."""
 
-    permission = None
-    two_factor_exempt = False
     title = ""
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
         self.account = scoping.account_of(request.user)
-        if self.account is None:
-            raise PermissionDenied("This login has no panel account.")
-        if not self.two_factor_exempt:
-            response = two_factor_redirect(request)
-            if response is not None:
-                return response
-        # Resolve the objects first, so a foreign id answers 404 whatever the role.
-        self.resolve(request, *args, **kwargs)
-        if self.permission:
-            scoping.require(request.user, self.permission)
+        response = self.check(request, *args, **kwargs)
+        if response is not None:
+            return response
         return super().dispatch(request, *args, **kwargs)
 
-    def resolve(self, request, *args, **kwargs):
-        pass
+    def check(self, request, *args, **kwargs):
+        """A response that replaces the page (a redirect), or None to show it."""
+        return None
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -94,6 +87,27 @@ class PanelMixin:
         context.update(account=self.account, can=Permissions(self.request.user),
                        home_organization=scoping.home_organization(self.request.user))
         return context
+
+
+class PanelMixin(SignedInMixin):
+    """Signed in, past two-factor, with a panel account whose role allows `permission`."""
+
+    permission = None
+
+    def check(self, request, *args, **kwargs):
+        if self.account is None:
+            raise PermissionDenied(_("This login has no panel account."))
+        response = two_factor_redirect(request)
+        if response is not None:
+            return response
+        # Resolve the objects first, so a foreign id answers 404 whatever the role.
+        self.resolve(request, *args, **kwargs)
+        if self.permission:
+            scoping.require(request.user, self.permission)
+        return None
+
+    def resolve(self, request, *args, **kwargs):
+        pass
 
 
 class OrganizationMixin(PanelMixin):
@@ -155,7 +169,7 @@ class ConfirmView(TemplateView):
     template_name = "panel/confirm.html"
     question = ""
     detail = ""
-    button = "Confirm"
+    button = _("Confirm")
     danger = True
     success_message = ""
 

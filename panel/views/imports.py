@@ -5,6 +5,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
@@ -23,7 +24,7 @@ class UserImportView(OrganizationMixin, FormView):
     form_class = UserImportForm
     permission = "user.import"
     section = "users"
-    title = "Import users"
+    title = _("Import users")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "organization": self.organization}
@@ -75,7 +76,7 @@ class ImportBatchMixin(OrganizationMixin):
 
 class UserImportProgressView(ImportBatchMixin, TemplateView):
     template_name = "panel/users/import_progress.html"
-    title = "Import progress"
+    title = _("Import progress")
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(summary=self.summary(), **kwargs)

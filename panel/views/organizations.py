@@ -1,30 +1,27 @@
 """An organization's own pages: dashboard, domains, events, operations and change log."""
 
-from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from panel.filtersets import EventFilterSet, OperationFilterSet
 from panel.forms.auth import RetryForm
 from panel.forms.organizations import DomainForm
 from panel.tables import EventTable, OperationTable
+from provisioning import changelog, quotas, scoping, services
 from provisioning import constants as c
-from provisioning import journal, quotas, scoping, services
 from provisioning.models import (
-    Account,
     Customer,
     CustomerAsset,
     Event,
-    HostingSpace,
     Operation,
     OperationState,
 )
-from servicplans.models import QuotaName
+from servicplans.models import HostingPlan, QuotaName, ServicePlan
 
 from .base import ObjectListMixin, OrganizationMixin, ServiceFormView
 from .reseller import events_csv
@@ -34,11 +31,6 @@ DASHBOARD_QUOTAS = (QuotaName.USERS, QuotaName.MAILBOXES, QuotaName.DOMAINS,
 OPEN_STATES = (OperationState.QUEUED, OperationState.RUNNING, OperationState.FAILED)
 
 
-def organization_q(organization, prefix="customer__"):
-    """The organization and its users, by indexed columns only."""
-    return Q(**{f"{prefix}pk": organization.pk}) | Q(**{f"{prefix}parent_id": organization.pk})
-
-
 class DashboardView(OrganizationMixin, TemplateView):
     template_name = "panel/organization/dashboard.html"
     permission = "organization.view"
@@ -46,18 +38,23 @@ class DashboardView(OrganizationMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         org = self.organization
+        primary = CustomerAsset.objects.filter(
+            customer=org, asset_type_id=c.PRIMARY_DOMAIN).order_by("pk").values("name")[:1]
         space = org.hosting_spaces.exclude(status_id=c.DELETED).select_related(
-            "customer", "hosting_plan").prefetch_related(
-            "quota_overrides", "hosting_plan__quotas").order_by("pk").first()
+            "hosting_plan").annotate(primary_domain=Subquery(primary)).order_by("pk").first()
+        if space is not None:
+            space.customer = org
+            primary_domain = space.primary_domain
+        else:
+            primary_domain = primary.values_list("name", flat=True).first()
         usage = quotas.usage(space, only=DASHBOARD_QUOTAS) if space else []
-        events = Event.objects.filter(organization_q(org)).select_related(
+        events = Event.objects.filter(scoping.organization_q(org)).select_related(
             "customer", "actor")[:8]
         operations = Operation.objects.filter(scope=org, state__in=OPEN_STATES).select_related(
             "customer").order_by("-pk")[:8]
         return super().get_context_data(
             title=org.name, space=space, usage=usage, events=events, operations=operations,
-            primary_domain=org.assets.filter(asset_type_id=c.PRIMARY_DOMAIN).first(),
-            **kwargs)
+            primary_domain=primary_domain, **kwargs)
 
 
 class DomainListView(OrganizationMixin, ServiceFormView):
@@ -65,8 +62,8 @@ class DomainListView(OrganizationMixin, ServiceFormView):
     form_class = DomainForm
     permission = "domain.view"
     section = "domains"
-    title = "Domains"
-    success_message = "{result.name} is added; it becomes a logon suffix once provisioned."
+    title = _("Domains")
+    success_message = _("{result.name} is added; it becomes a logon suffix once provisioned.")
 
     def post(self, request, *args, **kwargs):
         scoping.require(request.user, "domain.add")
@@ -91,11 +88,11 @@ class OrganizationEventListView(OrganizationMixin, ObjectListMixin, TemplateView
     template_name = "panel/events.html"
     permission = "event.view"
     section = "events"
-    title = "Events"
+    title = _("Events")
     table_class = EventTable
 
     def events(self):
-        queryset = Event.objects.filter(organization_q(self.organization)).select_related(
+        queryset = Event.objects.filter(scoping.organization_q(self.organization)).select_related(
             "customer", "actor")
         return EventFilterSet(self.request.GET, queryset=queryset)
 
@@ -112,7 +109,7 @@ class OperationListView(OrganizationMixin, ObjectListMixin, TemplateView):
     template_name = "panel/organization/operations.html"
     permission = "operation.view"
     section = "operations"
-    title = "Operations"
+    title = _("Operations")
     filterset_class = OperationFilterSet
     table_class = OperationTable
     per_page = 25
@@ -127,8 +124,8 @@ class OperationRetryView(OrganizationMixin, ServiceFormView):
     form_class = RetryForm
     permission = "operation.retry"
     section = "operations"
-    title = "Retry an operation"
-    success_message = "Operation #{result.pk} is queued again."
+    title = _("Retry an operation")
+    success_message = _("Operation #{result.pk} is queued again.")
 
     def resolve(self, request, *args, **kwargs):
         super().resolve(request, *args, **kwargs)
@@ -142,8 +139,8 @@ class OperationRetryView(OrganizationMixin, ServiceFormView):
         return form
 
     def perform(self, form):
-        return journal.retry(self.operation, actor=self.request.user,
-                             secret=form.cleaned_data.get("secret") or None)
+        return services.retry_operation(self.operation, actor=self.request.user,
+                                        secret=form.cleaned_data.get("secret") or None)
 
     def get_success_url(self):
         return reverse("operations", args=[self.organization.pk])
@@ -154,34 +151,45 @@ class OperationRetryView(OrganizationMixin, ServiceFormView):
 
 class ChangeLogView(OrganizationMixin, TemplateView):
     """django-auditlog's before/after records of the organization, its users, domains,
-    hosting spaces and panel accounts with their logins."""
+    hosting spaces and panel accounts with their logins and API tokens, a request's entries in
+    one group."""
 
     template_name = "panel/organization/changelog.html"
     permission = "changelog.view"
     section = "changes"
-    title = "Change log"
+    title = _("Change log")
+    per_page = 30
+    max_per_page = 100
 
     def entries(self):
+        return changelog.entries_of(self.organization)
+
+    def name_lookups(self):
+        """Where the name of an object a change points to may come from: the organization,
+        its users and its reseller (its parent), its own logins, and the provider's plans.
+        Any other id stays unnamed."""
         org = self.organization
-        User = get_user_model()
-        types = ContentType.objects.get_for_models(Customer, CustomerAsset, HostingSpace,
-                                                   Account, User)
-        accounts = Account.objects.filter(customer=org)
-        members = {
-            Customer: Customer.objects.filter(organization_q(org, prefix="")).values("pk"),
-            CustomerAsset: CustomerAsset.objects.filter(customer=org).values("pk"),
-            HostingSpace: HostingSpace.objects.filter(customer=org).values("pk"),
-            Account: accounts.values("pk"),
-            # Only logins that are this organization's accounts: a reseller's or another
-            # tenant's login is never one of them.
-            User: accounts.values("user_id"),
+        return {
+            Customer: Customer.objects.filter(
+                Q(pk__in=scoping.organization_customers(org).values("pk")) | Q(pk=org.parent_id)),
+            get_user_model(): get_user_model().objects.filter(
+                account__customer=org),
+            ServicePlan: ServicePlan.objects.all(),
+            HostingPlan: HostingPlan.objects.all(),
         }
-        query = Q()
-        for model, ids in members.items():
-            query |= Q(content_type=types[model], object_id__in=ids)
-        return LogEntry.objects.filter(query).select_related("actor", "content_type").order_by(
-            "-timestamp", "-pk")
+
+    def page_size(self):
+        try:
+            size = int(self.request.GET.get("per_page", self.per_page))
+        except ValueError:
+            size = self.per_page
+        return max(1, min(size, self.max_per_page))
 
     def get_context_data(self, **kwargs):
-        page = Paginator(self.entries(), 30).get_page(self.request.GET.get("page"))
-        return super().get_context_data(page=page, **kwargs)
+        paginator = Paginator(self.entries(), self.page_size())
+        page = paginator.get_page(self.request.GET.get("page"))
+        groups = changelog.readable(page.object_list, self.organization, self.name_lookups())
+        return super().get_context_data(
+            page=page, groups=groups,
+            page_range=paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+            **kwargs)

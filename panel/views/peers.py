@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from django_tables2 import RequestConfig
 
@@ -18,7 +19,7 @@ class PeerListView(OrganizationMixin, TemplateView):
     template_name = "panel/organization/peers.html"
     permission = "peer.view"
     section = "peers"
-    title = "Panel accounts"
+    title = _("Panel accounts")
 
     def get_context_data(self, **kwargs):
         peers = list(accounts.peers_of(self.organization))
@@ -38,7 +39,8 @@ class PeerMixin(OrganizationMixin):
         self.peer = get_object_or_404(accounts.peers_of(self.organization),
                                       pk=kwargs["account_id"])
         if not scoping.outranks(request.user, self.peer):
-            raise PermissionDenied("You cannot change an account whose role is not below yours.")
+            raise PermissionDenied(_("You cannot change an account whose role is not below "
+                                       "yours."))
 
     def get_success_url(self):
         return reverse("peers", args=[self.organization.pk])
@@ -52,8 +54,8 @@ class PeerCreateView(OrganizationMixin, ServiceFormView):
     form_class = PeerCreateForm
     permission = "peer.manage"
     section = "peers"
-    title = "New panel account"
-    success_message = "{result.user.username} can now sign in as {result.get_role_display}."
+    title = _("New panel account")
+    success_message = _("{result.user.username} can now sign in as {result.get_role_display}.")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "actor": self.request.user}
@@ -69,11 +71,11 @@ class PeerCreateView(OrganizationMixin, ServiceFormView):
 class PeerEditView(PeerMixin, ServiceFormView):
     template_name = "panel/organization/peer_form.html"
     form_class = PeerEditForm
-    title = "Edit panel account"
-    success_message = "{result.user.username} is saved."
+    title = _("Edit panel account")
+    success_message = _("{result.user.username} is saved.")
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "actor": self.request.user}
+        return {**super().get_form_kwargs(), "actor": self.request.user, "account": self.peer}
 
     def get_initial(self):
         user = self.peer.user
@@ -87,8 +89,8 @@ class PeerEditView(PeerMixin, ServiceFormView):
 class PeerPasswordView(PeerMixin, ServiceFormView):
     template_name = "panel/organization/peer_form.html"
     form_class = NewPasswordForm
-    title = "Set panel password"
-    success_message = "The password of {result.user.username} is changed."
+    title = _("Set panel password")
+    success_message = _("The password of {result.user.username} is changed.")
 
     def perform(self, form):
         return accounts.set_peer_password(self.peer, form.cleaned_data["password"],
@@ -96,10 +98,10 @@ class PeerPasswordView(PeerMixin, ServiceFormView):
 
 
 class PeerRemoveView(PeerMixin, ConfirmView):
-    question = "Remove the panel account {view.peer.user.username}?"
-    detail = "It can no longer sign in. Its past actions stay in the logs."
-    button = "Remove account"
-    success_message = "{view.peer.user.username} is removed."
+    question = _("Remove the panel account {view.peer.user.username}?")
+    detail = _("It can no longer sign in. Its past actions stay in the logs.")
+    button = _("Remove account")
+    success_message = _("{view.peer.user.username} is removed.")
 
     def perform(self):
         accounts.remove_peer(self.peer, actor=self.request.user)

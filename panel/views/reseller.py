@@ -4,18 +4,20 @@ spaces with their quota usage, and its customers' events (with a CSV export)."""
 import csv
 
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from panel.filtersets import EventFilterSet, OrganizationFilterSet
-from panel.forms.organizations import SignUpForm
+from panel.forms.organizations import HostingPlanForm, SignUpForm
 from panel.tables import EventTable, OrganizationTable
 from provisioning import constants as c
 from provisioning import quotas, scoping, services
-from provisioning.models import CustomerAsset, Event, HostingSpace
+from provisioning.models import Customer, CustomerAsset, Event, HostingSpace
 
 from .base import ConfirmView, ObjectListMixin, PanelMixin, ServiceFormView
 
@@ -27,7 +29,7 @@ class OrganizationListView(PanelMixin, ObjectListMixin, TemplateView):
 
     template_name = "panel/reseller/organizations.html"
     permission = "organization.view"
-    title = "Hosted organizations"
+    title = _("Hosted organizations")
     filterset_class = OrganizationFilterSet
     table_class = OrganizationTable
     per_page = PER_PAGE
@@ -35,10 +37,15 @@ class OrganizationListView(PanelMixin, ObjectListMixin, TemplateView):
     def get_queryset(self):
         primary = CustomerAsset.objects.filter(customer=OuterRef("pk"),
                                                asset_type_id=c.PRIMARY_DOMAIN).values("name")[:1]
+        # Counted per shown row from the users' index, not by joining and grouping every
+        # user of every organization.
+        users = Customer.objects.filter(
+            parent_id=OuterRef("pk"), customer_type_id=c.BUSINESS_USER).exclude(
+            status_id=c.DELETED).order_by().values("parent_id").annotate(
+            n=Count("pk")).values("n")
         return scoping.organizations(self.request.user).annotate(
             primary_domain=Subquery(primary),
-            user_count=Count("children", filter=Q(children__customer_type_id=c.BUSINESS_USER)
-                             & ~Q(children__status_id=c.DELETED)),
+            user_count=Coalesce(Subquery(users), 0),
         ).order_by("name", "pk")
 
 
@@ -46,9 +53,9 @@ class SignUpView(PanelMixin, ServiceFormView):
     template_name = "panel/reseller/sign_up.html"
     form_class = SignUpForm
     permission = "organization.sign_up"
-    title = "Sign up an organization"
-    success_message = "{result.name} is signed up; its directory and mailboxes are being " \
-                      "provisioned."
+    title = _("Sign up an organization")
+    success_message = _("{result.name} is signed up; its directory and mailboxes are being "
+                        "provisioned.")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "user": self.request.user}
@@ -74,18 +81,19 @@ class SuspendView(PanelMixin, ConfirmView):
 
     @property
     def question(self):
-        verb = "Resume" if self.enable else "Suspend"
-        return f"{verb} {{view.organization.name}}?"
+        if self.enable:
+            return _("Resume {view.organization.name}?")
+        return _("Suspend {view.organization.name}?")
 
     @property
     def detail(self):
         if self.enable:
-            return "Its users can sign in and receive mail again."
-        return "All its users are disabled in the directory until you resume it."
+            return _("Its users can sign in and receive mail again.")
+        return _("All its users are disabled in the directory until you resume it.")
 
     @property
     def button(self):
-        return "Resume" if self.enable else "Suspend"
+        return _("Resume") if self.enable else _("Suspend")
 
     @property
     def danger(self):
@@ -93,7 +101,9 @@ class SuspendView(PanelMixin, ConfirmView):
 
     @property
     def success_message(self):
-        return "{view.organization.name} is " + ("resumed." if self.enable else "suspended.")
+        if self.enable:
+            return _("{view.organization.name} is resumed.")
+        return _("{view.organization.name} is suspended.")
 
     def perform(self):
         services.set_enabled(self.organization, self.enable, actor=self.request.user)
@@ -102,18 +112,73 @@ class SuspendView(PanelMixin, ConfirmView):
         return reverse("organization", args=[self.organization.pk])
 
 
+class HostingPlanChangeView(PanelMixin, ServiceFormView):
+    """Upgrade or downgrade an organization's hosting plan (services.change_hosting_plan)."""
+
+    template_name = "panel/reseller/hosting_plan.html"
+    form_class = HostingPlanForm
+    permission = "organization.change_plan"
+    title = "Change hosting plan"
+    success_message = "{form.cleaned_data[hosting_plan]} is now the hosting plan."
+
+    def resolve(self, request, *args, **kwargs):
+        self.organization = scoping.get_organization_or_404(request.user, kwargs["org_id"])
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "organization": self.organization}
+
+    def get_initial(self):
+        space = services.hosting_space_of(self.organization)
+        return {"hosting_plan": space.hosting_plan_id if space else None}
+
+    def perform(self, form):
+        return services.change_hosting_plan(self.organization, form.cleaned_data["hosting_plan"],
+                                            actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("organization", args=[self.organization.pk])
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(organization=self.organization, **kwargs)
+
+
+class OrganizationDeleteView(PanelMixin, ConfirmView):
+    permission = "organization.delete"
+    question = "Delete {view.organization.name}?"
+    detail = ("Its users are disabled in the directory and the organization leaves your "
+              "lists. Its records, events and change log are kept.")
+    button = "Delete organization"
+    success_message = "{view.organization.name} is deleted."
+
+    def resolve(self, request, *args, **kwargs):
+        self.organization = scoping.get_organization_or_404(request.user, kwargs["org_id"])
+
+    def perform(self):
+        services.delete_customer(self.organization, actor=self.request.user)
+
+    def get_success_url(self):
+        return reverse("organizations")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["cancel_url"] = reverse("organization", args=[self.organization.pk])
+        return context
+
+
 class HostingSpaceListView(PanelMixin, TemplateView):
     template_name = "panel/reseller/hosting_spaces.html"
     permission = "reseller.view"
-    title = "Hosting spaces"
+    title = _("Hosting spaces")
 
     def get_context_data(self, **kwargs):
-        spaces = scoping.restrict(HostingSpace.objects.all(), self.request.user).exclude(
+        spaces = HostingSpace.objects.filter(
+            customer__in=scoping.space_holders(self.request.user)).exclude(
             status_id=c.DELETED).exclude(customer__status_id=c.DELETED).select_related(
-            "customer", "hosting_plan").prefetch_related(
-            "quota_overrides", "hosting_plan__quotas").order_by("customer__name", "pk")
+            "customer", "hosting_plan").order_by("customer__name", "pk")
         page = Paginator(spaces, 10).get_page(self.request.GET.get("page"))
-        rows = [(space, quotas.usage(space)) for space in page]
+        # Every shown space's usage at once: a fixed number of queries, not a few per row.
+        usage = quotas.usage_many(page)
+        rows = [(space, usage[space.pk]) for space in page]
         return super().get_context_data(page=page, rows=rows, **kwargs)
 
 
@@ -122,7 +187,7 @@ class EventListView(PanelMixin, ObjectListMixin, TemplateView):
 
     template_name = "panel/events.html"
     permission = "event.view"
-    title = "Events"
+    title = _("Events")
     table_class = EventTable
 
     def events(self):

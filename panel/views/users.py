@@ -1,6 +1,7 @@
 """An organization's users: list, create, edit, password, enable/disable, plan, delete."""
 
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from panel.filtersets import UserFilterSet
@@ -17,7 +18,7 @@ class UserListView(OrganizationMixin, ObjectListMixin, TemplateView):
     template_name = "panel/users/list.html"
     permission = "user.view"
     section = "users"
-    title = "Users"
+    title = _("Users")
     filterset_class = UserFilterSet
     table_class = UserTable
 
@@ -30,8 +31,8 @@ class UserCreateView(OrganizationMixin, ServiceFormView):
     form_class = UserCreateForm
     permission = "user.create"
     section = "users"
-    title = "New user"
-    success_message = "{result.upn} is created and being provisioned."
+    title = _("New user")
+    success_message = _("{result.upn} is created and being provisioned.")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "organization": self.organization}
@@ -62,8 +63,8 @@ class UserEditView(UserMixin, ServiceFormView):
     template_name = "panel/users/form.html"
     form_class = UserEditForm
     permission = "user.edit"
-    title = "Edit user"
-    success_message = "{result.name} is saved."
+    title = _("Edit user")
+    success_message = _("{result.name} is saved.")
 
     def get_initial(self):
         return {"display_name": self.customer.name}
@@ -80,8 +81,8 @@ class UserPasswordView(UserMixin, ServiceFormView):
     template_name = "panel/users/form.html"
     form_class = NewPasswordForm
     permission = "user.reset_password"
-    title = "Reset password"
-    success_message = "The new password is being set in the directory."
+    title = _("Reset password")
+    success_message = _("The new password is being set in the directory.")
 
     def perform(self, form):
         return services.reset_password(self.customer, form.cleaned_data["password"],
@@ -95,8 +96,8 @@ class UserPlanView(UserMixin, ServiceFormView):
     template_name = "panel/users/form.html"
     form_class = ChangePlanForm
     permission = "user.change_plan"
-    title = "Change service plan"
-    success_message = "The plan is changed; the mailbox is being updated."
+    title = _("Change service plan")
+    success_message = _("The plan is changed; the mailbox is being updated.")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "organization": self.organization}
@@ -117,17 +118,21 @@ class UserEnableView(UserMixin, ConfirmView):
     enable = True
 
     def get_context_data(self, **kwargs):
-        verb = "Enable" if self.enable else "Disable"
-        self.question = f"{verb} {{view.customer.name}} ({{view.customer.upn}})?"
-        self.detail = ("They can sign in and receive mail again." if self.enable else
-                       "They cannot sign in until enabled again; their mailbox is kept.")
-        self.button, self.danger = verb, not self.enable
+        if self.enable:
+            self.question = _("Enable {view.customer.name} ({view.customer.upn})?")
+            self.detail = _("They can sign in and receive mail again.")
+            self.button = _("Enable")
+        else:
+            self.question = _("Disable {view.customer.name} ({view.customer.upn})?")
+            self.detail = _("They cannot sign in until enabled again; their mailbox is kept.")
+            self.button = _("Disable")
+        self.danger = not self.enable
         return super().get_context_data(**kwargs)
 
     def perform(self):
         services.set_enabled(self.customer, self.enable, actor=self.request.user)
-        self.success_message = "{view.customer.upn} is " + ("enabled." if self.enable
-                                                           else "disabled.")
+        self.success_message = (_("{view.customer.upn} is enabled.") if self.enable
+                                else _("{view.customer.upn} is disabled."))
 
     def get_success_url(self):
         return reverse("user", args=[self.organization.pk, self.customer.pk])
@@ -135,11 +140,11 @@ class UserEnableView(UserMixin, ConfirmView):
 
 class UserDeleteView(UserMixin, ConfirmView):
     permission = "user.delete"
-    question = "Delete {view.customer.name} ({view.customer.upn})?"
-    detail = ("The user is removed from the directory and its mailbox is disconnected. "
-              "This frees a place in the organization's quota.")
-    button = "Delete user"
-    success_message = "{view.customer.upn} is deleted."
+    question = _("Delete {view.customer.name} ({view.customer.upn})?")
+    detail = _("The user is removed from the directory and its mailbox is disconnected. "
+               "This frees a place in the organization's quota.")
+    button = _("Delete user")
+    success_message = _("{view.customer.upn} is deleted.")
 
     def perform(self):
         services.delete_customer(self.customer, actor=self.request.user)

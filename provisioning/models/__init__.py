@@ -8,22 +8,37 @@ from .customers import (
     HostingSpaceQuota,
     StatusType,
 )
-from .events import Event, EventType
-from .operations import FINISHED_STATES, Operation, OperationState
+from .events import Event, EventSequence, EventType
+from .logins import LoginName
+from .operations import (
+    FINISHED_STATES,
+    AlertKind,
+    Operation,
+    OperationAlert,
+    OperationSecret,
+    OperationState,
+)
+from .tokens import ApiToken
 
 __all__ = [
     "Account",
+    "AlertKind",
+    "ApiToken",
     "AssetType",
     "Customer",
     "CustomerAsset",
     "CustomerType",
     "Event",
+    "EventSequence",
     "EventType",
     "FINISHED_STATES",
     "Operation",
+    "OperationAlert",
+    "OperationSecret",
     "OperationState",
     "HostingSpace",
     "HostingSpaceQuota",
+    "LoginName",
     "Role",
     "StatusType",
 ]

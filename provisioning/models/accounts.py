@@ -1,16 +1,17 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    PROVIDER_STAFF = "provider_staff", "Provider staff"
-    RESELLER_ADMIN = "reseller_admin", "Reseller administrator"
-    PRIMARY_ADMIN = "primary_admin", "Primary administrator"
-    PEER_FULL_ADMIN = "peer_full_admin", "Peer: full administrator"
-    PEER_USER_MANAGER = "peer_user_manager", "Peer: user manager"
-    PEER_HELPDESK = "peer_helpdesk", "Peer: helpdesk"
-    PEER_READ_ONLY = "peer_read_only", "Peer: read-only"
+    PROVIDER_STAFF = "provider_staff", _("Provider staff")
+    RESELLER_ADMIN = "reseller_admin", _("Reseller administrator")
+    PRIMARY_ADMIN = "primary_admin", _("Primary administrator")
+    PEER_FULL_ADMIN = "peer_full_admin", _("Peer: full administrator")
+    PEER_USER_MANAGER = "peer_user_manager", _("Peer: user manager")
+    PEER_HELPDESK = "peer_helpdesk", _("Peer: helpdesk")
+    PEER_READ_ONLY = "peer_read_only", _("Peer: read-only")
 
 
 PEER_ROLES = {Role.PEER_FULL_ADMIN, Role.PEER_USER_MANAGER, Role.PEER_HELPDESK,
@@ -26,6 +27,9 @@ class Account(models.Model):
     customer = models.ForeignKey("provisioning.Customer", on_delete=models.PROTECT, null=True,
                                  blank=True, related_name="accounts")
     role = models.CharField(max_length=32, choices=Role.choices)
+    # The panel's language for this login; empty: the browser's (Accept-Language).
+    language = models.CharField(_("language"), max_length=8, blank=True, default="",
+                                choices=[("", _("As the browser asks")), *settings.LANGUAGES])
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

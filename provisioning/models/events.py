@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .customers import ReferenceType
@@ -45,7 +45,32 @@ class Event(models.Model):
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("Events are append-only and cannot be updated.")
-        super().save(*args, **kwargs)
+        from ..feed import sequence_after_commit
+
+        # The event and its pending place in the billing feed (provisioning.feed), together.
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            EventSequence.objects.create(event=self)
+        sequence_after_commit()
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Events are append-only and cannot be deleted.")
+
+
+class EventSequence(models.Model):
+    """An event's place in the billing feed, in commit order (see provisioning.feed).
+
+    Written with the event, `sequence` empty; the feed's sequencer numbers it once the
+    event's transaction has committed. Events themselves are append-only, so the number
+    lives here."""
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, primary_key=True,
+                                 related_name="feed_entry")
+    sequence = models.BigIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["event"], condition=models.Q(sequence__isnull=True),
+                                name="event_sequence_pending")]
+
+    def __str__(self):
+        return f"#{self.sequence} event {self.event_id}"

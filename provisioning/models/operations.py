@@ -1,13 +1,15 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class OperationState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 FINISHED_STATES = (OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED)
@@ -40,7 +42,16 @@ class Operation(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                      null=True, blank=True, related_name="+")
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When a worker is next expected to pick the operation up: now when it is enqueued,
+    # after the backoff when a transient fault is retried, in a second when it waits
+    # behind another operation. A queued operation well past it lost its message (the
+    # broker was down or restarted) and is sent again by requeue_stale.
+    due = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveIntegerField(default=0, help_text="Task messages sent for it.")
     created = models.DateTimeField(auto_now_add=True)
+    # When a person last asked for it: enqueued, or retried from the Operations page. Its
+    # duration, its age in the queue and its waiting alert count from here.
+    requested = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(auto_now=True)
@@ -48,7 +59,10 @@ class Operation(models.Model):
     class Meta:
         ordering = ["-pk"]
         indexes = [models.Index(fields=["scope", "state"]),
-                   models.Index(fields=["customer", "state"])]
+                   # An organization's operations page, newest first.
+                   models.Index(fields=["scope", "-id"], name="operation_scope_newest"),
+                   models.Index(fields=["customer", "state"]),
+                   models.Index(fields=["state", "due"])]
 
     def __str__(self):
         return f"#{self.pk} {self.action} {self.customer} ({self.state})"
@@ -60,3 +74,45 @@ class Operation(models.Model):
     @property
     def done_steps(self):
         return [s["name"] for s in self.steps if s.get("state") == "done"]
+
+
+class OperationSecret(models.Model):
+    """The transactional outbox of an operation's password, sealed (Fernet).
+
+    Written in the transaction that enqueues the operation, so the password survives a
+    broker that is down or restarted; the task message carries only the operation's id.
+    Deleted as soon as the operation no longer needs it: when it succeeds or fails for
+    good. Never registered in the change log, never shown."""
+
+    operation = models.OneToOneField(Operation, on_delete=models.CASCADE,
+                                     related_name="secret", primary_key=True)
+    sealed = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"sealed secret of operation #{self.operation_id}"
+
+
+class AlertKind(models.TextChoices):
+    FAILED = "failed", "Failed"
+    WAITING = "waiting", "Still waiting"
+
+
+class OperationAlert(models.Model):
+    """One e-mail about one operation to one address (provisioning.alerts).
+
+    Written in the transaction that sends the e-mail, under a unique constraint, so each
+    failure or long wait of an operation reaches each person once, however often the
+    alert task runs. A person's retry deletes them: its next failure is news."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    email = models.EmailField()
+    sent = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["operation", "kind", "email"],
+                                               name="one_alert_per_operation_kind_email")]
+
+    def __str__(self):
+        return f"{self.kind} alert of operation #{self.operation_id} to {self.email}"

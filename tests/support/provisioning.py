@@ -56,3 +56,19 @@ def succeeded(*operations):
     assert [(o.action, o.state, o.last_error) for o in done] == [
         (o.action, "succeeded", "") for o in done]
     return done
+
+
+def can_bind(directory_settings, user, password):
+    """Whether the directory accepts this user's password, over LDAPS."""
+    import ssl
+
+    import ldap3
+
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=directory_settings.ca_file)
+    server = ldap3.Server(directory_settings.host, directory_settings.port, use_ssl=True,
+                          tls=tls, get_info=ldap3.NONE)
+    connection = ldap3.Connection(server, user, password)
+    try:
+        return connection.bind()
+    finally:
+        connection.unbind()

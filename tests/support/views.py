@@ -8,7 +8,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from provisioning import services
+from provisioning import services, tokens
 from provisioning.models import Account, Customer, HostingSpace, Operation, Role
 from servicplans.models import HostingPlan, ServicePlan
 
@@ -27,7 +27,7 @@ MANAGERS = ADMINS | {MANAGER}
 HELPERS = MANAGERS | {HELPDESK}
 
 # The URL kwargs of the panel and the object each one names.
-ID_KWARGS = ("org_id", "user_id", "account_id", "operation_id", "batch")
+ID_KWARGS = ("org_id", "user_id", "account_id", "operation_id", "batch", "token_id")
 
 
 def make_login(username, **extra):
@@ -43,8 +43,8 @@ def make_peer(organization, username, role):
 
 
 def make_other_tenant():
-    """Litware Hosting (reseller) > Fabrikam (organization) > one user, a peer and a failed
-    operation."""
+    """Litware Hosting (reseller) > Fabrikam (organization) > one user, a peer, a failed
+    operation, a domain and an API token of its administrator."""
     provider = get_user_model().objects.get(username="provider")
     litware = Customer.objects.create(name="Litware Hosting",
                                       customer_type_id="ResellerOrganization")
@@ -64,17 +64,23 @@ def make_other_tenant():
     peer = make_peer(fabrikam, "fabrikam-helpdesk", Role.PEER_HELPDESK)
     operation = Operation.objects.filter(customer=user).first()
     Operation.objects.filter(pk=operation.pk).update(state="failed", last_error="boom")
+    admin = Account.objects.get(customer=fabrikam, role=Role.PRIMARY_ADMIN)
+    token, _ = tokens.create(admin.user, name="Fabrikam billing", actor=admin.user)
     return {"reseller": litware, "organization": fabrikam, "user": user,
-            "account": peer.account, "operation": operation}
+            "account": peer.account, "operation": operation, "token": token,
+            "domain": fabrikam.assets.get(), "admin": admin}
 
 
 def panel_patterns(resolver=None, prefix=""):
-    """(name, route) of every named panel URL, the provider's /admin/ left out."""
+    """(name, route) of every named panel URL, the provider's /admin/ and the API (whose
+    own walk is tests/test_api_isolation.py) left out."""
     resolver = resolver or get_resolver()
     for entry in resolver.url_patterns:
         route = prefix + str(entry.pattern)
+        if route.startswith("admin/"):
+            continue
         if isinstance(entry, URLResolver):
-            if route.startswith("admin/"):
+            if route.startswith(("admin/", "api/")):
                 continue
             yield from panel_patterns(entry, route)
         elif isinstance(entry, URLPattern) and entry.name:
@@ -89,7 +95,7 @@ def foreign_kwargs(route, own, foreign):
     """kwargs for `route`: every id from `foreign`, so each one must fail on its own."""
     values = {"org_id": foreign["organization"].pk, "user_id": foreign["user"].pk,
               "account_id": foreign["account"].pk, "operation_id": foreign["operation"].pk,
-              "batch": secrets.token_hex(16)}
+              "batch": secrets.token_hex(16), "token_id": foreign["token"].pk}
     return {name: values[name] for name in route_kwargs(route)}
 
 

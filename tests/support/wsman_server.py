@@ -1040,6 +1040,12 @@ class WSManServer:
         with self._lock:
             return len(self._shells)
 
+    @property
+    def pending_faults(self) -> int:
+        """How many injected faults no command has met yet."""
+        with self._lock:
+            return sum(fault.count for fault in self._faults)
+
     def fail_next(
         self,
         kind: str,

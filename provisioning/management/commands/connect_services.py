@@ -7,10 +7,36 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from servers.models import ServiceKind, VirtualServer
+
+# What to set in the environment for each field the model's check may refuse.
+REMEDIES = {
+    "winrm_endpoint": "Set EXCHANGE_URL.",
+    "winrm_transport": "Use an https:// EXCHANGE_URL, or set EXCHANGE_ALLOW_INSECURE=true "
+                       "for a test endpoint.",
+    "ldap_host": "Set DIRECTORY_URL.",
+    "base_dn": "Set DIRECTORY_BASE_DN.",
+    "bind_dn": "Set DIRECTORY_BIND_DN.",
+}
+
+
+def is_true(value):
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def checked(service):
+    """The service's own check, its errors told in terms of the environment."""
+    try:
+        service.full_clean()
+    except ValidationError as exc:
+        raise CommandError(f"{service.name}: " + " ".join(
+            " ".join([*messages, REMEDIES.get(field, "")]).strip()
+            for field, messages in exc.message_dict.items())) from None
+    return service
 
 
 class Command(BaseCommand):
@@ -38,17 +64,14 @@ class Command(BaseCommand):
             service.base_dn = env.get("DIRECTORY_BASE_DN", service.base_dn)
             service.bind_dn = env.get("DIRECTORY_BIND_DN", service.bind_dn)
             service.bind_password = env.get("DIRECTORY_BIND_PASSWORD", service.bind_password)
-            service.full_clean()
-            service.save()
+            checked(service).save()
             self.stdout.write(f"{service.name}: {env['DIRECTORY_URL']}")
         if env.get("EXCHANGE_URL"):
             service = vs.service_of_kind(ServiceKind.EXCHANGE)
             service.winrm_endpoint = env["EXCHANGE_URL"]
             service.winrm_transport = env.get("EXCHANGE_TRANSPORT", "basic")
-            service.winrm_allow_insecure = env.get("EXCHANGE_ALLOW_INSECURE", "") in (
-                "1", "true", "yes")
+            service.winrm_allow_insecure = is_true(env.get("EXCHANGE_ALLOW_INSECURE"))
             service.exchange_username = env.get("EXCHANGE_USER", service.exchange_username)
             service.exchange_password = env.get("EXCHANGE_PASSWORD", service.exchange_password)
-            service.full_clean()
-            service.save()
+            checked(service).save()
             self.stdout.write(f"{service.name}: {env['EXCHANGE_URL']}")

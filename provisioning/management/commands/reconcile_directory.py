@@ -9,13 +9,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--repair", action="store_true",
-                            help="re-provision objects missing from the directory")
+                            help="re-provision objects missing from the directory, or never "
+                                 "linked to one")
 
     def handle(self, *args, repair=False, **options):
         for report in reconcile_all(repair=repair):
             self.stdout.write(self.style.MIGRATE_HEADING(report.service))
             for customer in report.missing:
                 self.stdout.write(f"  missing   {customer} (objectGUID {customer.object_guid})")
+            for customer in report.unlinked:
+                self.stdout.write(f"  unlinked  {customer}: no directory object and no "
+                                  "operation under way")
             for customer, changes in report.changed:
                 detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in
                                    changes.items())
@@ -27,5 +31,6 @@ class Command(BaseCommand):
             for operation in report.repaired:
                 self.stdout.write(f"  repairing {operation.customer} as operation "
                                   f"#{operation.pk}")
-            if not (report.missing or report.changed or report.moved or report.orphans):
+            if not (report.missing or report.unlinked or report.changed or report.moved
+                    or report.orphans):
                 self.stdout.write("  in step with the directory")
