@@ -29,7 +29,9 @@ def test_a_refused_page_is_styled_with_the_accounts_navigation(helpdesk, demo):
 
 
 def test_a_missing_page_is_styled_for_visitors_and_accounts(client, helpdesk, demo):
-    page = helpdesk.get("/organizations/999999/").content.decode()
+    response = helpdesk.get("/organizations/999999/")
+    assert response.status_code == 404
+    page = response.content.decode()
     assert "There is no such page" in page and 'class="sidebar"' in page
     helpdesk.logout()
     response = client.get("/no/such/page/")

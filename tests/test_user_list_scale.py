@@ -1,7 +1,6 @@
 """The users page stays fast at 10,000 users: a fixed, small number of queries whatever the
 page, sort or search, each bounded to the organization by its indexed parent_id."""
 
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -34,17 +33,17 @@ def test_users_page_at_ten_thousand_users(client, big_organization, query):
     client.force_login(get_user_model().objects.get(username="contoso-admin"))
     url = reverse("users", args=[big_organization.pk])
     with CaptureQueriesContext(connection) as queries:
-        started = time.monotonic()
         response = client.get(url, query)
-        elapsed = time.monotonic() - started
     assert response.status_code == 200
     rows = list(response.context["table"].paginated_rows)
     assert rows and len(rows) <= 50
     # Session, user, account, organization, count, page: no query per row.
     assert len(queries) <= 10, [q["sql"] for q in queries]
-    assert elapsed < 2.0
-    for sql in (q["sql"] for q in queries if "provisioning_customer" in q["sql"]
-                and "SELECT COUNT(" in q["sql"].upper()):
+    # Its time is measured by bench/pages.py; here, that the count reads one organization.
+    counts = [q["sql"] for q in queries if "provisioning_customer" in q["sql"]
+              and "SELECT COUNT(" in q["sql"].upper()]
+    assert counts
+    for sql in counts:
         assert '"parent_id" = ' in sql
 
 
