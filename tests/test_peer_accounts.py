@@ -49,6 +49,8 @@ class TestPeerPages(ViewTestCases.ListViewTestMixin, ViewTestCases.CreateViewTes
         assert (peer.customer, peer.role) == (demo, Role.PEER_USER_MANAGER)
         page = client.get(reverse("peers", args=[demo.pk])).content.decode()
         assert "contoso-ops" in page and reverse("peer_edit", args=[demo.pk, peer.pk]) in page
+        # The flash message names the role, not a method.
+        assert "contoso-ops can now sign in as Peer: user manager." in page
 
         client.post(reverse("peer_edit", args=[demo.pk, peer.pk]),
                     {"role": Role.PEER_HELPDESK, "email": "ops@contoso.example"})

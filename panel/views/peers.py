@@ -55,7 +55,7 @@ class PeerCreateView(OrganizationMixin, ServiceFormView):
     permission = "peer.manage"
     section = "peers"
     title = _("New panel account")
-    success_message = _("{result.user.username} can now sign in as {result.get_role_display}.")
+    success_message = _("{result.user.username} can now sign in as {result.role_label}.")
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "actor": self.request.user}

@@ -44,6 +44,12 @@ class Account(models.Model):
         return f"{self.user} ({self.get_role_display()})"
 
     @property
+    def role_label(self):
+        """The role's name as shown, for messages built with str.format (which cannot call
+        get_role_display)."""
+        return self.get_role_display()
+
+    @property
     def is_peer(self):
         return self.role in PEER_ROLES
 
