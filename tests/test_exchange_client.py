@@ -18,7 +18,10 @@ from winrm.protocol import Protocol
 
 from provisioning import exchange
 from provisioning.exchange import (
+    BOOTSTRAP_COMMAND_LINE,
+    BOOTSTRAP_SCRIPT,
     CMDLET_PLACEHOLDER,
+    MAX_COMMAND_LINE,
     PARAMS_PLACEHOLDER,
     SCRIPT_TEMPLATE,
     DryRunExchangeClient,
@@ -28,6 +31,7 @@ from provisioning.exchange import (
     TransientExchangeError,
     build_command_line,
     build_script,
+    build_stdin,
     classify_error,
     clean_clixml,
     format_quota_mb,
@@ -357,17 +361,203 @@ def test_a_command_with_arguments_is_flagged(endpoint):
     assert endpoint.violations[0]["reason"] == "the command has arguments"
 
 
-def test_the_exact_template_is_not_flagged(endpoint):
+def raw_command(endpoint, command_line, stdin=None, arguments=(), console_mode_stdin=False):
+    """One command through pywinrm's Protocol, as any WinRM client could send it."""
     protocol = Protocol(
         endpoint.url, transport="basic", username=endpoint.username, password=endpoint.password
     )
     shell = protocol.open_shell()
-    command = protocol.run_command(shell, build_command_line(build_script("Get-Mailbox")))
-    _, _, status = protocol.get_command_output(shell, command)
-    protocol.cleanup_command(shell, command)
-    protocol.close_shell(shell)
+    try:
+        command = protocol.run_command(
+            shell, command_line, arguments, console_mode_stdin=console_mode_stdin
+        )
+        if stdin is not None:
+            protocol.send_command_input(shell, command, stdin, end=True)
+        out, err, status = protocol.get_command_output(shell, command)
+        protocol.cleanup_command(shell, command)
+    finally:
+        protocol.close_shell(shell)
+    return out, err, status
+
+
+def test_the_bootstrap_with_the_template_on_stdin_is_not_flagged(endpoint):
+    _, _, status = raw_command(
+        endpoint, BOOTSTRAP_COMMAND_LINE, build_stdin(build_script("Get-Mailbox"))
+    )
     assert status == 0
     assert endpoint.violations == []
+    assert endpoint.calls == [("Get-Mailbox", {})]
+
+
+def test_the_template_on_the_command_line_is_flagged(endpoint):
+    # Short enough to start, but not the bootstrap: whatever it is, it would run.
+    out, err, status = raw_command(endpoint, build_command_line(build_script("Get-Mailbox")))
+    assert status == 1 and b"would have been executed" in err
+    assert [v["reason"] for v in endpoint.violations] == [
+        "the script travels on the command line, not on stdin"
+    ]
+    assert endpoint.calls == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        build_script("Get-Mailbox", {}) + "Remove-Mailbox -Identity admin\n",
+        "Remove-Mailbox -Identity admin -Confirm:$false",
+        build_script("Set-Mailbox", {"Identity": "x"}).replace("& $panelCmdlet", "iex $x"),
+    ],
+    ids=["appended", "foreign", "edited"],
+)
+def test_a_script_on_stdin_other_than_the_template_is_flagged(endpoint, script):
+    _, err, status = raw_command(endpoint, BOOTSTRAP_COMMAND_LINE, script.encode("ascii"))
+    assert status == 1 and b"would have been executed" in err
+    assert [v["reason"] for v in endpoint.violations] == [
+        "the script does not match the template"
+    ]
+    assert endpoint.calls == []
+
+
+def test_a_script_on_stdin_that_is_not_ascii_is_flagged(endpoint):
+    script = build_script("Get-Mailbox").replace("Get-Mailbox", "Get-Ma\u0131lbox").encode()
+    _, err, status = raw_command(endpoint, BOOTSTRAP_COMMAND_LINE, script)
+    assert status == 1
+    assert [v["reason"] for v in endpoint.violations] == ["the script on stdin is not ASCII"]
+
+
+def test_the_bootstrap_needs_stdin_as_a_pipe(endpoint):
+    _, err, status = raw_command(
+        endpoint, BOOTSTRAP_COMMAND_LINE, build_stdin(build_script("Get-Mailbox")),
+        console_mode_stdin=True,
+    )
+    assert status == 1 and b"WINRS_CONSOLEMODE_STDIN=FALSE" in err
+    assert endpoint.calls == [] and endpoint.violations == []
+
+
+def test_nothing_runs_before_stdin_ends(endpoint):
+    protocol = Protocol(
+        endpoint.url, transport="basic", username=endpoint.username, password=endpoint.password,
+        operation_timeout_sec=1, read_timeout_sec=3,
+    )
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, BOOTSTRAP_COMMAND_LINE, console_mode_stdin=False)
+    script = build_stdin(build_script("Get-Mailbox"))
+    protocol.send_command_input(shell, command, script[:100])
+    with pytest.raises(winrm.exceptions.WinRMOperationTimeoutError):
+        protocol.get_command_output_raw(shell, command)
+    assert endpoint.calls == []
+    protocol.send_command_input(shell, command, script[100:], end=True)
+    _, _, status = protocol.get_command_output(shell, command)
+    assert status == 0 and endpoint.calls == [("Get-Mailbox", {})]
+    protocol.cleanup_command(shell, command)
+    protocol.close_shell(shell)
+
+
+# ------------------------------------------------------- the command-line limit
+
+
+def test_the_bootstrap_is_short_and_carries_no_data():
+    assert len(BOOTSTRAP_COMMAND_LINE) < 400 <= MAX_COMMAND_LINE
+    assert "[Console]::In.ReadToEnd()" in BOOTSTRAP_SCRIPT
+    assert BOOTSTRAP_COMMAND_LINE == build_command_line(BOOTSTRAP_SCRIPT)
+
+
+@pytest.mark.parametrize("with_arguments", [False, True])
+def test_an_over_long_command_line_fails_as_on_windows(endpoint, with_arguments):
+    # 8,192 characters, whether in the command or split between command and arguments.
+    filler = "x" * (MAX_COMMAND_LINE + 1 - len("cmd /c "))
+    if with_arguments:
+        out, err, status = raw_command(endpoint, "cmd", arguments=("/c", filler))
+    else:
+        out, err, status = raw_command(endpoint, "cmd /c " + filler)
+    assert (out, err, status) == (b"", b"The command line is too long.\r\n", 1)
+    # cmd.exe refused it before anything ran: nothing to flag, nothing executed.
+    assert endpoint.violations == [] and endpoint.calls == []
+
+
+def test_a_command_line_of_exactly_the_limit_still_starts(endpoint):
+    command = "cmd /c " + "x" * (MAX_COMMAND_LINE - len("cmd /c "))
+    _, err, status = raw_command(endpoint, command)
+    assert status == 1 and b"too long" not in err
+    assert endpoint.violations[0]["reason"] == "the command line is not the panel's bootstrap"
+
+
+def address_lists(client, org, count):
+    names = [f"{org} - Department address list number {n:03d} (all users)" for n in range(count)]
+    for name in names:
+        client.ensure_address_list(name, org)
+    return names
+
+
+def big_calls(client):
+    """The panel's largest parameter sets, as (cmdlet, params) to run through the client."""
+    org = "Fabrikam Holding International Trading and Consulting Services"
+    organization(client, org)
+    lists = address_lists(client, org, 90)
+    client.enable_mailbox("ann@fabrikam.example")
+    long_filter = " -or ".join(
+        f"(CustomAttribute2 -eq 'Abteilung {n:04d} Zoë \u65e5\u672c')" for n in range(520)
+    )
+    assert len(long_filter) >= 20_000
+    return org, lists, [
+        ("New-AddressBookPolicy", {
+            "Name": f"{org} - ABP with every list",
+            "GlobalAddressList": f"{org} GAL",
+            "OfflineAddressBook": f"{org} OAB",
+            "RoomList": f"{org} Rooms",
+            "AddressLists": lists,
+        }),
+        ("Set-Mailbox", {
+            "Identity": "ann@fabrikam.example",
+            "ProhibitSendReceiveQuota": "51200MB",
+            "ProhibitSendQuota": "48640MB",
+            "IssueWarningQuota": "46080MB",
+            "UseDatabaseQuotaDefaults": False,
+            "HiddenFromAddressListsEnabled": True,
+            "AddressBookPolicy": f"{org} ABP",
+            **{f"CustomAttribute{n}": f"{n:02d}" + "\u00e9" * 1022 for n in range(1, 16)},
+        }),
+        ("New-AddressList", {"Name": f"{org} - long filter", "RecipientFilter": long_filter}),
+    ]
+
+
+def test_the_largest_parameter_sets_go_through_stdin(endpoint, client):
+    org, lists, calls = big_calls(client)
+    for cmdlet, params in calls:
+        # Built the old way, each of these would never have started on Windows.
+        assert len(build_command_line(build_script(cmdlet, params))) > MAX_COMMAND_LINE
+        client.run(cmdlet, params)
+
+    state = endpoint.snapshot()["exchange"]
+    policy = next(p for p in state["address_book_policies"] if p["Name"].endswith("every list"))
+    assert [name.lstrip("\\") for name in policy["AddressLists"]] == lists
+    [mailbox] = state["mailboxes"]
+    assert mailbox["CustomAttribute15"] == "15" + "\u00e9" * 1022
+    assert mailbox["ProhibitSendReceiveQuota"] == "50 GB (53,687,091,200 bytes)"
+    assert mailbox["HiddenFromAddressListsEnabled"] is True
+    long_list = next(a for a in state["address_lists"] if a["Name"].endswith("long filter"))
+    assert long_list["RecipientFilter"] == calls[-1][1]["RecipientFilter"]
+    assert endpoint.violations == [] and endpoint.open_shells == 0
+
+
+def test_the_same_parameter_sets_sent_on_the_command_line_are_refused(endpoint, client):
+    _, _, calls = big_calls(client)
+    endpoint.clear_calls()
+    for cmdlet, params in calls:
+        out, err, status = raw_command(endpoint, build_command_line(build_script(cmdlet, params)))
+        assert (out, err, status) == (b"", b"The command line is too long.\r\n", 1)
+    assert endpoint.calls == [] and endpoint.violations == []
+
+
+def test_an_over_long_command_line_is_a_permanent_error_for_the_client(endpoint, client,
+                                                                        monkeypatch):
+    # A client that put the script back on the command line would fail loudly, not retry.
+    monkeypatch.setattr(exchange, "BOOTSTRAP_COMMAND_LINE",
+                        build_command_line(build_script("Get-Mailbox", {"Identity": "x" * 2000})))
+    monkeypatch.setattr(exchange, "build_stdin", lambda script: b"")
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run("Get-Mailbox")
+    assert caught.value.kind == "command_too_long"
+    assert caught.value.exchange_message == "The command line is too long."
 
 
 def test_a_client_that_strayed_from_the_template_would_be_caught(endpoint, client, monkeypatch):
