@@ -37,7 +37,7 @@ from provisioning.exchange import (
     format_quota_mb,
     parse_quota_bytes,
 )
-from tests.support.wsman_server import TEMPLATE_PATTERN, WSManServer
+from tests.support.wsman_server import CMDLETS, TEMPLATE_PATTERN, WSManServer
 
 HOSTILE = [
     "O'Brien",
@@ -836,3 +836,139 @@ def test_clixml_stderr_is_cleaned():
     assert clean_clixml(stderr) == (
         "Add-PSSnapin : No snap-ins have been registered.\r\nAt line:1 char:1"
     )
+
+
+# ------------------------------------------------- parameters checked per cmdlet
+
+
+def test_the_endpoint_knows_exactly_the_cmdlets_the_client_may_run():
+    assert set(CMDLETS) == set(exchange.ALLOWED_CMDLETS)
+
+
+def test_every_parameter_a_plan_feature_may_name_is_known_with_its_type():
+    features = pytest.importorskip("servicplans.features")
+    set_mailbox, set_cas = CMDLETS["Set-Mailbox"][0], CMDLETS["Set-CASMailbox"][0]
+    kinds = {features.as_bool: {"bool"}, features.as_text: {"string", "quota", "id"}}
+    for name, convert in features.MAILBOX_PARAMETERS.items():
+        assert set_mailbox[name].kind in kinds[convert], name
+    for name, convert in features.CAS_PARAMETERS.items():
+        assert set_cas[name].kind in kinds[convert], name
+    for name in ("CustomAttribute1", "AddressBookPolicy", *features.mailbox_quota(1024)):
+        assert name in set_mailbox
+
+
+@pytest.mark.parametrize(
+    ("cmdlet", "params", "name"),
+    [
+        ("Set-Mailbox", {"ProhibitSendQuotaLimit": "1GB"}, "ProhibitSendQuotaLimit"),
+        ("Set-CASMailbox", {"OutlookEnabled": False}, "OutlookEnabled"),
+        # Get- cmdlets do not take the risk-mitigation switches.
+        ("Get-Mailbox", {"Confirm": False}, "Confirm"),
+        # DisplayName belongs to New-AddressList, not to New-GlobalAddressList.
+        ("New-GlobalAddressList", {"Name": "g", "DisplayName": "G"}, "DisplayName"),
+    ],
+)
+def test_an_unknown_parameter_fails_with_powershells_text(endpoint, client, cmdlet, params,
+                                                          name):
+    client.enable_mailbox("ann@contoso.example")
+    if "Identity" not in params and not cmdlet.startswith("New-"):
+        params = {"Identity": "ann@contoso.example", **params}
+    before = endpoint.snapshot()["exchange"]
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run(cmdlet, params)
+    error = caught.value
+    assert error.kind == "invalid_parameter"
+    assert error.exchange_message == (
+        f"A parameter cannot be found that matches parameter name '{name}'."
+    )
+    assert error.details["exception"] == "System.Management.Automation.ParameterBindingException"
+    assert error.details["category"] == "InvalidArgument"
+    assert error.details["error_id"].startswith("NamedParameterNotFound,")
+    assert endpoint.snapshot()["exchange"] == before
+
+
+BOOLEAN_HINT = (
+    "Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0."
+)
+QUOTA_TYPE = "Microsoft.Exchange.Data.Unlimited`1[Microsoft.Exchange.Data.ByteQuantifiedSize]"
+
+
+@pytest.mark.parametrize(
+    ("cmdlet", "params", "message", "category"),
+    [
+        (
+            "Set-CASMailbox",
+            {"OWAEnabled": "false"},
+            "Cannot process argument transformation on parameter 'OWAEnabled'. Cannot convert "
+            f'value "System.String" to type "System.Boolean". {BOOLEAN_HINT}',
+            "InvalidData",
+        ),
+        (
+            "Set-Mailbox",
+            {"HiddenFromAddressListsEnabled": [True]},
+            "Cannot process argument transformation on parameter "
+            "'HiddenFromAddressListsEnabled'. Cannot convert value \"System.Object[]\" to type "
+            f'"System.Boolean". {BOOLEAN_HINT}',
+            "InvalidData",
+        ),
+        (
+            "Set-Mailbox",
+            {"ProhibitSendQuota": "lots"},
+            "Cannot bind parameter 'ProhibitSendQuota'. Cannot convert value \"lots\" to type "
+            f"\"{QUOTA_TYPE}\". Error: \"The string 'lots' isn't correctly formatted.\"",
+            "InvalidArgument",
+        ),
+        (
+            "Set-Mailbox",
+            {"DisplayName": ["Ann", "Annie"]},
+            "Cannot convert 'System.Object[]' to the type 'System.String' required by "
+            "parameter 'DisplayName'. Specified method is not supported.",
+            "InvalidArgument",
+        ),
+        (
+            "Set-Mailbox",
+            {"AddressBookPolicy": True},
+            "Cannot bind parameter 'AddressBookPolicy'. Cannot convert the \"True\" value of type "
+            '"System.Boolean" to type '
+            '"Microsoft.Exchange.Configuration.Tasks.MailboxPolicyIdParameter".',
+            "InvalidArgument",
+        ),
+        (
+            "New-AcceptedDomain",
+            {"Name": "c", "DomainName": "c.example", "DomainType": "Authoritive"},
+            "Cannot bind parameter 'DomainType'. Cannot convert value \"Authoritive\" to type "
+            '"Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType". '
+            'Error: "Unable to match the identifier name Authoritive to a valid enumerator '
+            "name. Specify one of the following enumerator names and try again:\r\n"
+            'Authoritative, ExternalRelay, InternalRelay"',
+            "InvalidArgument",
+        ),
+    ],
+    ids=["bool-string", "bool-array", "quota", "string-array", "identity-bool", "enum"],
+)
+def test_a_value_of_the_wrong_type_fails_with_powershells_text(endpoint, client, cmdlet,
+                                                              params, message, category):
+    client.enable_mailbox("ann@contoso.example")
+    if not cmdlet.startswith("New-"):
+        params = {"Identity": "ann@contoso.example", **params}
+    before = endpoint.snapshot()["exchange"]
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run(cmdlet, params)
+    assert caught.value.kind == "invalid_parameter"
+    assert caught.value.exchange_message == message
+    assert caught.value.details["category"] == category
+    assert endpoint.snapshot()["exchange"] == before
+
+
+def test_values_powershell_converts_are_accepted(endpoint, client):
+    client.enable_mailbox("ann@contoso.example")
+    client.set_cas_mailbox("ann@contoso.example", OWAEnabled=0, PopEnabled=1)
+    client.set_mailbox("ann@contoso.example", CustomAttribute2=True, IssueWarningQuota=1048576)
+    client.run("New-AddressList", {"Name": "r", "IncludedRecipients": "mailboxusers,Resources"})
+    client.run("Disable-Mailbox", {"Identity": "ann@contoso.example", "confirm": False})
+    state = endpoint.snapshot()["exchange"]
+    [gone] = state["disconnected_mailboxes"]
+    assert gone["cas"]["OWAEnabled"] is False and gone["cas"]["PopEnabled"] is True
+    assert gone["CustomAttribute2"] == "True"
+    assert gone["IssueWarningQuota"] == "1 MB (1,048,576 bytes)"
+    assert state["address_lists"][0]["IncludedRecipients"] == "MailboxUsers, Resources"
