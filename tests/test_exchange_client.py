@@ -972,3 +972,22 @@ def test_values_powershell_converts_are_accepted(endpoint, client):
     assert gone["CustomAttribute2"] == "True"
     assert gone["IssueWarningQuota"] == "1 MB (1,048,576 bytes)"
     assert state["address_lists"][0]["IncludedRecipients"] == "MailboxUsers, Resources"
+
+
+def test_a_password_appears_neither_in_the_command_line_nor_in_the_log(endpoint, client,
+                                                                      monkeypatch, caplog):
+    sent = []
+    real_run_command = Protocol.run_command
+
+    def spy(self, shell_id, command, *args, **kwargs):
+        sent.append(command)
+        return real_run_command(self, shell_id, command, *args, **kwargs)
+
+    monkeypatch.setattr(Protocol, "run_command", spy)
+    with caplog.at_level(logging.DEBUG, logger="provisioning.exchange"):
+        with pytest.raises(PermanentExchangeError) as caught:
+            # Enable-Mailbox takes no password: Exchange refuses the name, not the value.
+            client.run("Enable-Mailbox", {"Identity": "x", "Password": "hunter2-S3cret"})
+    assert sent == [BOOTSTRAP_COMMAND_LINE]
+    assert "hunter2-S3cret" not in caplog.text and "********" in caplog.text
+    assert "hunter2-S3cret" not in str(caught.value)
