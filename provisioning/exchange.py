@@ -12,6 +12,13 @@ The script decodes the parameters with ``ConvertFrom-Json``, copies them into a
 hashtable and splats them onto the cmdlet, so a value such as ``'; Remove-Mailbox x``
 reaches Exchange as a string and is never parsed by PowerShell.
 
+The script never travels on the command line. WinRS starts a command through cmd.exe,
+whose command line is limited to 8,191 characters, and the template alone, UTF-16LE and
+base64 encoded, already takes ~6,400 of them. So the command line is always the same short
+`BOOTSTRAP_COMMAND_LINE`, which reads the script from stdin and runs it; the script goes
+over the WS-Management Send action. Neither the parameters nor any password ever appear
+in the command line (which Windows records in process-creation audit events).
+
 This module must stay importable without Django: the Celery tasks wrap it, and the test
 WS-Management endpoint (``tests/support/wsman_server.py``) imports the template from it.
 """
@@ -86,6 +93,25 @@ ERROR_MARKER = "#panel-error "
 # -NonInteractive turns any confirmation prompt into an error instead of a shell that
 # hangs until the WinRM idle timeout; -NoProfile keeps a server's profile scripts out.
 COMMAND_PREFIX = "powershell -NoProfile -NonInteractive -EncodedCommand "
+
+# cmd.exe's limit, which WinRS inherits because it starts every command through cmd.exe
+# (WINRS_SKIP_CMD_SHELL=FALSE, pywinrm's default): a longer command never starts and the
+# caller reads "The command line is too long." on stderr with exit code 1.
+MAX_COMMAND_LINE = 8191
+
+# The only command line the client sends. It reads the whole script from stdin (sent as
+# ASCII, so the console's OEM code page cannot alter it) and runs it as a script block.
+# The template's own `exit` ends powershell.exe with its exit code; the last line only
+# covers a script that ends without one.
+BOOTSTRAP_SCRIPT = (
+    "$panelScript = [Console]::In.ReadToEnd()\n"
+    "& ([ScriptBlock]::Create($panelScript))\n"
+    "exit $LASTEXITCODE\n"
+)
+
+# One Send per chunk keeps each envelope well below WinRM's MaxEnvelopeSizekb (150 KB on
+# old servers, 500 KB by default since Windows Server 2012), base64 included.
+STDIN_CHUNK = 64 * 1024
 
 # Output and errors travel base64-encoded because powershell.exe writes its streams in
 # the shell's OEM code page (437 over WinRM), which would mangle non-ASCII names, and
@@ -371,7 +397,22 @@ def _render(cmdlet: str, checked: dict[str, Any]) -> str:
 
 
 def build_command_line(script: str) -> str:
+    """``powershell ... -EncodedCommand <script>``: only ever used for the bootstrap."""
     return COMMAND_PREFIX + base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def command_line_length(command_line: str) -> int:
+    """Length as Windows counts it: UTF-16 code units."""
+    return len(command_line.encode("utf-16-le")) // 2
+
+
+BOOTSTRAP_COMMAND_LINE = build_command_line(BOOTSTRAP_SCRIPT)
+assert command_line_length(BOOTSTRAP_COMMAND_LINE) <= MAX_COMMAND_LINE
+
+
+def build_stdin(script: str) -> bytes:
+    """The bytes the bootstrap reads: the script, which is ASCII by construction."""
+    return script.encode("ascii")
 
 
 def mask_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -450,6 +491,7 @@ _MESSAGE_RULES: tuple[tuple[str, str, bool], ...] = (
     ("could not be found", "not_found", False),
     ("matches multiple entries", "ambiguous", False),
     ("already exists", "already_exists", False),
+    ("the command line is too long", "command_too_long", False),
     ("a parameter cannot be found", "invalid_parameter", False),
     ("cannot bind parameter", "invalid_parameter", False),
     ("cannot process argument", "invalid_parameter", False),
@@ -737,13 +779,22 @@ class ExchangeClient:
         from winrm.exceptions import WinRMOperationTimeoutError
 
         s = self.settings
-        command_line = build_command_line(script)
+        stdin = build_stdin(script)
         shell_id = command_id = None
         cleanup = True
         try:
             protocol = self._protocol()
             shell_id = protocol.open_shell()
-            command_id = protocol.run_command(shell_id, command_line)
+            # Console mode would hand powershell.exe a console rather than a pipe, and
+            # [Console]::In would then never see the end of the script.
+            command_id = protocol.run_command(
+                shell_id, BOOTSTRAP_COMMAND_LINE, console_mode_stdin=False
+            )
+            for start in range(0, len(stdin), STDIN_CHUNK):
+                end = start + STDIN_CHUNK >= len(stdin)
+                protocol.send_command_input(
+                    shell_id, command_id, stdin[start : start + STDIN_CHUNK], end=end
+                )
             deadline = time.monotonic() + s.command_timeout
             out: list[bytes] = []
             err: list[bytes] = []

@@ -18,7 +18,10 @@ from winrm.protocol import Protocol
 
 from provisioning import exchange
 from provisioning.exchange import (
+    BOOTSTRAP_COMMAND_LINE,
+    BOOTSTRAP_SCRIPT,
     CMDLET_PLACEHOLDER,
+    MAX_COMMAND_LINE,
     PARAMS_PLACEHOLDER,
     SCRIPT_TEMPLATE,
     DryRunExchangeClient,
@@ -28,12 +31,13 @@ from provisioning.exchange import (
     TransientExchangeError,
     build_command_line,
     build_script,
+    build_stdin,
     classify_error,
     clean_clixml,
     format_quota_mb,
     parse_quota_bytes,
 )
-from tests.support.wsman_server import TEMPLATE_PATTERN, WSManServer
+from tests.support.wsman_server import CMDLETS, TEMPLATE_PATTERN, WSManServer
 
 HOSTILE = [
     "O'Brien",
@@ -357,17 +361,203 @@ def test_a_command_with_arguments_is_flagged(endpoint):
     assert endpoint.violations[0]["reason"] == "the command has arguments"
 
 
-def test_the_exact_template_is_not_flagged(endpoint):
+def raw_command(endpoint, command_line, stdin=None, arguments=(), console_mode_stdin=False):
+    """One command through pywinrm's Protocol, as any WinRM client could send it."""
     protocol = Protocol(
         endpoint.url, transport="basic", username=endpoint.username, password=endpoint.password
     )
     shell = protocol.open_shell()
-    command = protocol.run_command(shell, build_command_line(build_script("Get-Mailbox")))
-    _, _, status = protocol.get_command_output(shell, command)
-    protocol.cleanup_command(shell, command)
-    protocol.close_shell(shell)
+    try:
+        command = protocol.run_command(
+            shell, command_line, arguments, console_mode_stdin=console_mode_stdin
+        )
+        if stdin is not None:
+            protocol.send_command_input(shell, command, stdin, end=True)
+        out, err, status = protocol.get_command_output(shell, command)
+        protocol.cleanup_command(shell, command)
+    finally:
+        protocol.close_shell(shell)
+    return out, err, status
+
+
+def test_the_bootstrap_with_the_template_on_stdin_is_not_flagged(endpoint):
+    _, _, status = raw_command(
+        endpoint, BOOTSTRAP_COMMAND_LINE, build_stdin(build_script("Get-Mailbox"))
+    )
     assert status == 0
     assert endpoint.violations == []
+    assert endpoint.calls == [("Get-Mailbox", {})]
+
+
+def test_the_template_on_the_command_line_is_flagged(endpoint):
+    # Short enough to start, but not the bootstrap: whatever it is, it would run.
+    out, err, status = raw_command(endpoint, build_command_line(build_script("Get-Mailbox")))
+    assert status == 1 and b"would have been executed" in err
+    assert [v["reason"] for v in endpoint.violations] == [
+        "the script travels on the command line, not on stdin"
+    ]
+    assert endpoint.calls == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        build_script("Get-Mailbox", {}) + "Remove-Mailbox -Identity admin\n",
+        "Remove-Mailbox -Identity admin -Confirm:$false",
+        build_script("Set-Mailbox", {"Identity": "x"}).replace("& $panelCmdlet", "iex $x"),
+    ],
+    ids=["appended", "foreign", "edited"],
+)
+def test_a_script_on_stdin_other_than_the_template_is_flagged(endpoint, script):
+    _, err, status = raw_command(endpoint, BOOTSTRAP_COMMAND_LINE, script.encode("ascii"))
+    assert status == 1 and b"would have been executed" in err
+    assert [v["reason"] for v in endpoint.violations] == [
+        "the script does not match the template"
+    ]
+    assert endpoint.calls == []
+
+
+def test_a_script_on_stdin_that_is_not_ascii_is_flagged(endpoint):
+    script = build_script("Get-Mailbox").replace("Get-Mailbox", "Get-Ma\u0131lbox").encode()
+    _, err, status = raw_command(endpoint, BOOTSTRAP_COMMAND_LINE, script)
+    assert status == 1
+    assert [v["reason"] for v in endpoint.violations] == ["the script on stdin is not ASCII"]
+
+
+def test_the_bootstrap_needs_stdin_as_a_pipe(endpoint):
+    _, err, status = raw_command(
+        endpoint, BOOTSTRAP_COMMAND_LINE, build_stdin(build_script("Get-Mailbox")),
+        console_mode_stdin=True,
+    )
+    assert status == 1 and b"WINRS_CONSOLEMODE_STDIN=FALSE" in err
+    assert endpoint.calls == [] and endpoint.violations == []
+
+
+def test_nothing_runs_before_stdin_ends(endpoint):
+    protocol = Protocol(
+        endpoint.url, transport="basic", username=endpoint.username, password=endpoint.password,
+        operation_timeout_sec=1, read_timeout_sec=3,
+    )
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, BOOTSTRAP_COMMAND_LINE, console_mode_stdin=False)
+    script = build_stdin(build_script("Get-Mailbox"))
+    protocol.send_command_input(shell, command, script[:100])
+    with pytest.raises(winrm.exceptions.WinRMOperationTimeoutError):
+        protocol.get_command_output_raw(shell, command)
+    assert endpoint.calls == []
+    protocol.send_command_input(shell, command, script[100:], end=True)
+    _, _, status = protocol.get_command_output(shell, command)
+    assert status == 0 and endpoint.calls == [("Get-Mailbox", {})]
+    protocol.cleanup_command(shell, command)
+    protocol.close_shell(shell)
+
+
+# ------------------------------------------------------- the command-line limit
+
+
+def test_the_bootstrap_is_short_and_carries_no_data():
+    assert len(BOOTSTRAP_COMMAND_LINE) < 400 < MAX_COMMAND_LINE
+    assert "[Console]::In.ReadToEnd()" in BOOTSTRAP_SCRIPT
+    assert BOOTSTRAP_COMMAND_LINE == build_command_line(BOOTSTRAP_SCRIPT)
+
+
+@pytest.mark.parametrize("with_arguments", [False, True])
+def test_an_over_long_command_line_fails_as_on_windows(endpoint, with_arguments):
+    # 8,192 characters, whether in the command or split between command and arguments.
+    filler = "x" * (MAX_COMMAND_LINE + 1 - len("cmd /c "))
+    if with_arguments:
+        out, err, status = raw_command(endpoint, "cmd", arguments=("/c", filler))
+    else:
+        out, err, status = raw_command(endpoint, "cmd /c " + filler)
+    assert (out, err, status) == (b"", b"The command line is too long.\r\n", 1)
+    # cmd.exe refused it before anything ran: nothing to flag, nothing executed.
+    assert endpoint.violations == [] and endpoint.calls == []
+
+
+def test_a_command_line_of_exactly_the_limit_still_starts(endpoint):
+    command = "cmd /c " + "x" * (MAX_COMMAND_LINE - len("cmd /c "))
+    _, err, status = raw_command(endpoint, command)
+    assert status == 1 and b"too long" not in err
+    assert endpoint.violations[0]["reason"] == "the command line is not the panel's bootstrap"
+
+
+def address_lists(client, org, count):
+    names = [f"{org} - Department address list number {n:03d} (all users)" for n in range(count)]
+    for name in names:
+        client.ensure_address_list(name, org)
+    return names
+
+
+def big_calls(client):
+    """The panel's largest parameter sets, as (cmdlet, params) to run through the client."""
+    org = "Fabrikam Holding International Trading and Consulting Services"
+    organization(client, org)
+    lists = address_lists(client, org, 90)
+    client.enable_mailbox("ann@fabrikam.example")
+    long_filter = " -or ".join(
+        f"(CustomAttribute2 -eq 'Abteilung {n:04d} Zoë \u65e5\u672c')" for n in range(520)
+    )
+    assert len(long_filter) >= 20_000
+    return org, lists, [
+        ("New-AddressBookPolicy", {
+            "Name": f"{org} - ABP with every list",
+            "GlobalAddressList": f"{org} GAL",
+            "OfflineAddressBook": f"{org} OAB",
+            "RoomList": f"{org} Rooms",
+            "AddressLists": lists,
+        }),
+        ("Set-Mailbox", {
+            "Identity": "ann@fabrikam.example",
+            "ProhibitSendReceiveQuota": "51200MB",
+            "ProhibitSendQuota": "48640MB",
+            "IssueWarningQuota": "46080MB",
+            "UseDatabaseQuotaDefaults": False,
+            "HiddenFromAddressListsEnabled": True,
+            "AddressBookPolicy": f"{org} ABP",
+            **{f"CustomAttribute{n}": f"{n:02d}" + "\u00e9" * 1022 for n in range(1, 16)},
+        }),
+        ("New-AddressList", {"Name": f"{org} - long filter", "RecipientFilter": long_filter}),
+    ]
+
+
+def test_the_largest_parameter_sets_go_through_stdin(endpoint, client):
+    org, lists, calls = big_calls(client)
+    for cmdlet, params in calls:
+        # Built the old way, each of these would never have started on Windows.
+        assert len(build_command_line(build_script(cmdlet, params))) > MAX_COMMAND_LINE
+        client.run(cmdlet, params)
+
+    state = endpoint.snapshot()["exchange"]
+    policy = next(p for p in state["address_book_policies"] if p["Name"].endswith("every list"))
+    assert [name.lstrip("\\") for name in policy["AddressLists"]] == lists
+    [mailbox] = state["mailboxes"]
+    assert mailbox["CustomAttribute15"] == "15" + "\u00e9" * 1022
+    assert mailbox["ProhibitSendReceiveQuota"] == "50 GB (53,687,091,200 bytes)"
+    assert mailbox["HiddenFromAddressListsEnabled"] is True
+    long_list = next(a for a in state["address_lists"] if a["Name"].endswith("long filter"))
+    assert long_list["RecipientFilter"] == calls[-1][1]["RecipientFilter"]
+    assert endpoint.violations == [] and endpoint.open_shells == 0
+
+
+def test_the_same_parameter_sets_sent_on_the_command_line_are_refused(endpoint, client):
+    _, _, calls = big_calls(client)
+    endpoint.clear_calls()
+    for cmdlet, params in calls:
+        out, err, status = raw_command(endpoint, build_command_line(build_script(cmdlet, params)))
+        assert (out, err, status) == (b"", b"The command line is too long.\r\n", 1)
+    assert endpoint.calls == [] and endpoint.violations == []
+
+
+def test_an_over_long_command_line_is_a_permanent_error_for_the_client(endpoint, client,
+                                                                        monkeypatch):
+    # A client that put the script back on the command line would fail loudly, not retry.
+    monkeypatch.setattr(exchange, "BOOTSTRAP_COMMAND_LINE",
+                        build_command_line(build_script("Get-Mailbox", {"Identity": "x" * 2000})))
+    monkeypatch.setattr(exchange, "build_stdin", lambda script: b"")
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run("Get-Mailbox")
+    assert caught.value.kind == "command_too_long"
+    assert caught.value.exchange_message == "The command line is too long."
 
 
 def test_a_client_that_strayed_from_the_template_would_be_caught(endpoint, client, monkeypatch):
@@ -646,3 +836,158 @@ def test_clixml_stderr_is_cleaned():
     assert clean_clixml(stderr) == (
         "Add-PSSnapin : No snap-ins have been registered.\r\nAt line:1 char:1"
     )
+
+
+# ------------------------------------------------- parameters checked per cmdlet
+
+
+def test_the_endpoint_knows_exactly_the_cmdlets_the_client_may_run():
+    assert set(CMDLETS) == set(exchange.ALLOWED_CMDLETS)
+
+
+def test_every_parameter_a_plan_feature_may_name_is_known_with_its_type():
+    features = pytest.importorskip("servicplans.features")
+    set_mailbox, set_cas = CMDLETS["Set-Mailbox"][0], CMDLETS["Set-CASMailbox"][0]
+    kinds = {features.as_bool: {"bool"}, features.as_text: {"string", "quota", "id"}}
+    for name, convert in features.MAILBOX_PARAMETERS.items():
+        assert set_mailbox[name].kind in kinds[convert], name
+    for name, convert in features.CAS_PARAMETERS.items():
+        assert set_cas[name].kind in kinds[convert], name
+    for name in ("CustomAttribute1", "AddressBookPolicy", *features.mailbox_quota(1024)):
+        assert name in set_mailbox
+
+
+@pytest.mark.parametrize(
+    ("cmdlet", "params", "name"),
+    [
+        ("Set-Mailbox", {"ProhibitSendQuotaLimit": "1GB"}, "ProhibitSendQuotaLimit"),
+        ("Set-CASMailbox", {"OutlookEnabled": False}, "OutlookEnabled"),
+        # Get- cmdlets do not take the risk-mitigation switches.
+        ("Get-Mailbox", {"Confirm": False}, "Confirm"),
+        # DisplayName belongs to New-AddressList, not to New-GlobalAddressList.
+        ("New-GlobalAddressList", {"Name": "g", "DisplayName": "G"}, "DisplayName"),
+    ],
+)
+def test_an_unknown_parameter_fails_with_powershells_text(endpoint, client, cmdlet, params,
+                                                          name):
+    client.enable_mailbox("ann@contoso.example")
+    if "Identity" not in params and not cmdlet.startswith("New-"):
+        params = {"Identity": "ann@contoso.example", **params}
+    before = endpoint.snapshot()["exchange"]
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run(cmdlet, params)
+    error = caught.value
+    assert error.kind == "invalid_parameter"
+    assert error.exchange_message == (
+        f"A parameter cannot be found that matches parameter name '{name}'."
+    )
+    assert error.details["exception"] == "System.Management.Automation.ParameterBindingException"
+    assert error.details["category"] == "InvalidArgument"
+    assert error.details["error_id"].startswith("NamedParameterNotFound,")
+    assert endpoint.snapshot()["exchange"] == before
+
+
+BOOLEAN_HINT = (
+    "Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0."
+)
+QUOTA_TYPE = "Microsoft.Exchange.Data.Unlimited`1[Microsoft.Exchange.Data.ByteQuantifiedSize]"
+
+
+@pytest.mark.parametrize(
+    ("cmdlet", "params", "message", "category"),
+    [
+        (
+            "Set-CASMailbox",
+            {"OWAEnabled": "false"},
+            "Cannot process argument transformation on parameter 'OWAEnabled'. Cannot convert "
+            f'value "System.String" to type "System.Boolean". {BOOLEAN_HINT}',
+            "InvalidData",
+        ),
+        (
+            "Set-Mailbox",
+            {"HiddenFromAddressListsEnabled": [True]},
+            "Cannot process argument transformation on parameter "
+            "'HiddenFromAddressListsEnabled'. Cannot convert value \"System.Object[]\" to type "
+            f'"System.Boolean". {BOOLEAN_HINT}',
+            "InvalidData",
+        ),
+        (
+            "Set-Mailbox",
+            {"ProhibitSendQuota": "lots"},
+            "Cannot bind parameter 'ProhibitSendQuota'. Cannot convert value \"lots\" to type "
+            f"\"{QUOTA_TYPE}\". Error: \"The string 'lots' isn't correctly formatted.\"",
+            "InvalidArgument",
+        ),
+        (
+            "Set-Mailbox",
+            {"DisplayName": ["Ann", "Annie"]},
+            "Cannot convert 'System.Object[]' to the type 'System.String' required by "
+            "parameter 'DisplayName'. Specified method is not supported.",
+            "InvalidArgument",
+        ),
+        (
+            "Set-Mailbox",
+            {"AddressBookPolicy": True},
+            "Cannot bind parameter 'AddressBookPolicy'. Cannot convert the \"True\" value of type "
+            '"System.Boolean" to type '
+            '"Microsoft.Exchange.Configuration.Tasks.MailboxPolicyIdParameter".',
+            "InvalidArgument",
+        ),
+        (
+            "New-AcceptedDomain",
+            {"Name": "c", "DomainName": "c.example", "DomainType": "Authoritive"},
+            "Cannot bind parameter 'DomainType'. Cannot convert value \"Authoritive\" to type "
+            '"Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType". '
+            'Error: "Unable to match the identifier name Authoritive to a valid enumerator '
+            "name. Specify one of the following enumerator names and try again:\r\n"
+            'Authoritative, ExternalRelay, InternalRelay"',
+            "InvalidArgument",
+        ),
+    ],
+    ids=["bool-string", "bool-array", "quota", "string-array", "identity-bool", "enum"],
+)
+def test_a_value_of_the_wrong_type_fails_with_powershells_text(endpoint, client, cmdlet,
+                                                              params, message, category):
+    client.enable_mailbox("ann@contoso.example")
+    if not cmdlet.startswith("New-"):
+        params = {"Identity": "ann@contoso.example", **params}
+    before = endpoint.snapshot()["exchange"]
+    with pytest.raises(PermanentExchangeError) as caught:
+        client.run(cmdlet, params)
+    assert caught.value.kind == "invalid_parameter"
+    assert caught.value.exchange_message == message
+    assert caught.value.details["category"] == category
+    assert endpoint.snapshot()["exchange"] == before
+
+
+def test_values_powershell_converts_are_accepted(endpoint, client):
+    client.enable_mailbox("ann@contoso.example")
+    client.set_cas_mailbox("ann@contoso.example", OWAEnabled=0, PopEnabled=1)
+    client.set_mailbox("ann@contoso.example", CustomAttribute2=True, IssueWarningQuota=1048576)
+    client.run("New-AddressList", {"Name": "r", "IncludedRecipients": "mailboxusers,Resources"})
+    client.run("Disable-Mailbox", {"Identity": "ann@contoso.example", "confirm": False})
+    state = endpoint.snapshot()["exchange"]
+    [gone] = state["disconnected_mailboxes"]
+    assert gone["cas"]["OWAEnabled"] is False and gone["cas"]["PopEnabled"] is True
+    assert gone["CustomAttribute2"] == "True"
+    assert gone["IssueWarningQuota"] == "1 MB (1,048,576 bytes)"
+    assert state["address_lists"][0]["IncludedRecipients"] == "MailboxUsers, Resources"
+
+
+def test_a_password_appears_neither_in_the_command_line_nor_in_the_log(endpoint, client,
+                                                                      monkeypatch, caplog):
+    sent = []
+    real_run_command = Protocol.run_command
+
+    def spy(self, shell_id, command, *args, **kwargs):
+        sent.append(command)
+        return real_run_command(self, shell_id, command, *args, **kwargs)
+
+    monkeypatch.setattr(Protocol, "run_command", spy)
+    with caplog.at_level(logging.DEBUG, logger="provisioning.exchange"):
+        with pytest.raises(PermanentExchangeError) as caught:
+            # Enable-Mailbox takes no password: Exchange refuses the name, not the value.
+            client.run("Enable-Mailbox", {"Identity": "x", "Password": "hunter2-S3cret"})
+    assert sent == [BOOTSTRAP_COMMAND_LINE]
+    assert "hunter2-S3cret" not in caplog.text and "********" in caplog.text
+    assert "hunter2-S3cret" not in str(caught.value)

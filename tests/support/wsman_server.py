@@ -1,11 +1,21 @@
 """A WS-Management endpoint that answers like Exchange remote PowerShell, for tests.
 
-It speaks the subset of WS-Man that pywinrm uses (shell Create, Command, Receive,
-Signal, Delete), answers an authenticated Identify (the admin's connection test), and
-accepts exactly one kind of script: the panel's fixed template from
-``provisioning.exchange`` with an allow-listed cmdlet and a base64 JSON literal. It
-parses that template and never executes anything; any other script is recorded in
-``violations`` (it would have run on a real server) and answered with an error.
+It speaks the subset of WS-Man that pywinrm uses (shell Create, Command, Send, Receive,
+Signal, Delete), answers an authenticated Identify (the admin's connection test), and is
+as strict as Windows where Windows is strict:
+
+* a command line (command and arguments) longer than cmd.exe's 8,191 characters never
+  starts: the command ends with "The command line is too long." on stderr, exit code 1;
+* the only command line accepted is the panel's fixed bootstrap, which reads its script
+  from stdin; the cmdlet runs when the Send action closes stdin, never before;
+* that script must be exactly the panel's template from ``provisioning.exchange`` with an
+  allow-listed cmdlet and a base64 JSON literal;
+* parameters bind as PowerShell binds them to the Exchange 2016/2019 cmdlets (`CMDLETS`):
+  an unknown name or a value of the wrong type fails with PowerShell's own error.
+
+It parses the script and never executes anything; any other command line or script is
+recorded in ``violations`` (it would have run on a real server) and answered with an
+error.
 
 Exchange itself is emulated in memory (accepted domains, address lists, GALs, OABs,
 address book policies, users and mailboxes) with Exchange's own error messages, so
@@ -41,12 +51,16 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from provisioning.exchange import (
+    BOOTSTRAP_COMMAND_LINE,
     CMDLET_PLACEHOLDER,
     COMMAND_PREFIX,
     ERROR_MARKER,
+    MAX_COMMAND_LINE,
     PARAMS_PLACEHOLDER,
     RESULT_MARKER,
     SCRIPT_TEMPLATE,
+    command_line_length,
+    mask_secrets,
     parse_quota_bytes,
 )
 
@@ -62,6 +76,11 @@ ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
 ACTION_COMMAND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command"
 ACTION_RECEIVE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive"
 ACTION_SIGNAL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal"
+ACTION_SEND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
+# What cmd.exe writes to stderr (exit code 1) when WinRS hands it a command line over
+# 8,191 characters; e.g. Vagrant's WinRM debug log in hashicorp/vagrant#3816:
+# {:data=>[{:stderr=>"The command line is too long.\r\n"}], :exitcode=>1}
+COMMAND_LINE_TOO_LONG = b"The command line is too long.\r\n"
 # What Windows Server 2019 answers an authenticated Identify (an anonymous one is told
 # "OS: 0.0.0"); it has no WS-Addressing header at all.
 IDENTIFY_RESPONSE = (
@@ -154,11 +173,46 @@ def parameter_not_found(cmdlet: str, name: str) -> CmdletError:
 
 
 def bad_argument(cmdlet: str, name: str, why: str) -> CmdletError:
+    """An ArgumentTransformationAttribute refused the value (PowerShell's [bool] and switch
+    parameters); observed text: ``Cannot process argument transformation on parameter
+    'IsOffline'. Cannot convert value "System.String" to type "System.Boolean". ...``."""
     return CmdletError(
         f"Cannot process argument transformation on parameter '{name}'. {why}",
         "System.Management.Automation.ParameterBindingArgumentTransformationException",
         "InvalidData",
         "ParameterArgumentTransformationError," + _task(cmdlet),
+    )
+
+
+def cannot_bind(cmdlet: str, name: str, why: str) -> CmdletError:
+    """The binder could not coerce the value to the parameter's type, e.g. ``Cannot bind
+    parameter 'Type'. Cannot convert value "Hex" to type "Microsoft.Win32.RegistryValueKind".
+    Error: "Unable to match the identifier name Hex to a valid enumerator name. ..."``."""
+    return CmdletError(
+        f"Cannot bind parameter '{name}'. {why}",
+        "System.Management.Automation.ParameterBindingException",
+        "InvalidArgument",
+        "CannotConvertArgumentNoMessage," + _task(cmdlet),
+    )
+
+
+def cannot_convert_collection(cmdlet: str, name: str, type_name: str) -> CmdletError:
+    """An array given to a parameter that takes one value."""
+    return CmdletError(
+        f"Cannot convert 'System.Object[]' to the type '{type_name}' required by parameter "
+        f"'{name}'. Specified method is not supported.",
+        "System.Management.Automation.ParameterBindingException",
+        "InvalidArgument",
+        "CannotConvertArgument," + _task(cmdlet),
+    )
+
+
+def null_argument(cmdlet: str, name: str) -> CmdletError:
+    return CmdletError(
+        f"Cannot bind argument to parameter '{name}' because it is null.",
+        "System.Management.Automation.ParameterBindingValidationException",
+        "InvalidData",
+        "ParameterArgumentValidationErrorNullNotAllowed," + _task(cmdlet),
     )
 
 
@@ -175,156 +229,422 @@ def missing_mandatory(cmdlet: str, names: list[str]) -> CmdletError:
 
 # ------------------------------------------------------------ parameter binding
 
-STR, BOOL, LIST, QUOTA = "str", "bool", "list", "quota"
-INCLUDED_RECIPIENTS = {
-    "allrecipients": "AllRecipients",
-    "mailboxusers": "MailboxUsers",
-    "mailcontacts": "MailContacts",
-    "mailgroups": "MailGroups",
-    "mailusers": "MailUsers",
-    "resources": "Resources",
-    "none": "None",
-}
+
+@dataclass(frozen=True)
+class Kind:
+    """How PowerShell binds a value to one parameter type of an Exchange cmdlet.
+
+    kind: string, bool, switch, id (an identity or other single value that Exchange
+    parses from a string), ids (an array of those), multi (MultiValuedProperty), quota
+    (Unlimited<ByteQuantifiedSize>), enum, flags (a [Flags] enum: a comma list).
+    """
+
+    kind: str
+    type_name: str
+    values: tuple[str, ...] = ()
+
+
+_TASKS = "Microsoft.Exchange.Configuration.Tasks."
+STR = Kind("string", "System.String")
+BOOL = Kind("bool", "System.Boolean")
+SWITCH = Kind("switch", "System.Management.Automation.SwitchParameter")
+MULTI = Kind("multi", "Microsoft.Exchange.Data.MultiValuedProperty`1[System.String]")
+QUOTA = Kind(
+    "quota", "Microsoft.Exchange.Data.Unlimited`1[Microsoft.Exchange.Data.ByteQuantifiedSize]"
+)
+FQDN = Kind("id", "Microsoft.Exchange.Data.Fqdn")
+SMTP_ADDRESS = Kind("id", "Microsoft.Exchange.Data.SmtpAddress")
+SMTP_DOMAIN = Kind("id", "Microsoft.Exchange.Data.SmtpDomainWithSubdomains")
+PROXY_ADDRESSES = Kind("multi", "Microsoft.Exchange.Data.ProxyAddressCollection")
+ACCEPTED_DOMAIN_TYPE = Kind(
+    "enum",
+    "Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType",
+    ("Authoritative", "ExternalRelay", "InternalRelay"),
+)
+WELL_KNOWN_RECIPIENT_TYPE = Kind(
+    "flags",
+    "System.Nullable`1[Microsoft.Exchange.Data.Directory.Recipient.WellKnownRecipientType]",
+    ("None", "MailboxUsers", "Resources", "MailContacts", "MailGroups", "MailUsers",
+     "AllRecipients"),
+)
+
+
+def _id(type_name: str) -> Kind:
+    return Kind("id", _TASKS + type_name)
+
+
+def _ids(type_name: str) -> Kind:
+    return Kind("ids", _TASKS + type_name + "[]")
+
+
 _CUSTOM_ATTRIBUTES = {f"CustomAttribute{n}": STR for n in range(1, 16)}
+_CONDITIONS = {
+    **{f"ConditionalCustomAttribute{n}": MULTI for n in range(1, 16)},
+    "ConditionalCompany": MULTI,
+    "ConditionalDepartment": MULTI,
+    "ConditionalStateOrProvince": MULTI,
+}
 _LIST_FILTER = {
     "Name": STR,
-    "DisplayName": STR,
-    "IncludedRecipients": STR,
-    "ConditionalCustomAttribute1": LIST,
-    "ConditionalCompany": LIST,
-    "ConditionalDepartment": LIST,
+    "IncludedRecipients": WELL_KNOWN_RECIPIENT_TYPE,
+    "RecipientContainer": _id("OrganizationalUnitIdParameter"),
     "RecipientFilter": STR,
+    **_CONDITIONS,
 }
+# Every Exchange cmdlet takes DomainController; those that change something also take the
+# risk-mitigation switches (a Get- cmdlet given -Confirm fails like any unknown name).
+_READ = {"DomainController": FQDN}
+_WRITE = {"DomainController": FQDN, "Confirm": SWITCH, "WhatIf": SWITCH}
+MAILBOX_ID = _id("MailboxIdParameter")
+POLICY_ID = _id("MailboxPolicyIdParameter")
 
-# name -> (parameters and their types, mandatory parameters)
-CMDLETS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "Get-AcceptedDomain": ({"Identity": STR}, ()),
+# name -> (parameters and their types, mandatory parameters). From the Syntax sections of
+# the Exchange Server 2016/2019 cmdlet reference (learn.microsoft.com/powershell/module/
+# exchange): every parameter the panel sends, or a provider's feature type may name, with
+# its documented type. Parameters of those cmdlets that are not listed here (Set-Mailbox
+# has well over a hundred) are refused like unknown ones: stricter than Exchange, never
+# more lenient; add them here, with their type, when the panel starts to send them.
+CMDLETS: dict[str, tuple[dict[str, Kind], tuple[str, ...]]] = {
+    "Get-AcceptedDomain": ({"Identity": _id("AcceptedDomainIdParameter"), **_READ}, ()),
     "New-AcceptedDomain": (
-        {"Name": STR, "DomainName": STR, "DomainType": STR},
+        {
+            "Name": STR,
+            "DomainName": SMTP_DOMAIN,
+            "DomainType": ACCEPTED_DOMAIN_TYPE,
+            **_WRITE,
+        },
         ("Name", "DomainName"),
     ),
-    "Get-AddressList": ({"Identity": STR}, ()),
-    "New-AddressList": ({**_LIST_FILTER, "Container": STR}, ("Name",)),
-    "Get-GlobalAddressList": ({"Identity": STR}, ()),
-    "New-GlobalAddressList": (dict(_LIST_FILTER), ("Name",)),
-    "Get-OfflineAddressBook": ({"Identity": STR}, ()),
+    "Get-AddressList": (
+        {
+            "Identity": _id("AddressListIdParameter"),
+            "Container": _id("AddressListIdParameter"),
+            "SearchText": STR,
+            **_READ,
+        },
+        (),
+    ),
+    "New-AddressList": (
+        {
+            **_LIST_FILTER,
+            "DisplayName": STR,
+            "Container": _id("AddressListIdParameter"),
+            **_WRITE,
+        },
+        ("Name",),
+    ),
+    "Get-GlobalAddressList": (
+        {"Identity": _id("GlobalAddressListIdParameter"), "DefaultOnly": SWITCH, **_READ},
+        (),
+    ),
+    "New-GlobalAddressList": ({**_LIST_FILTER, **_WRITE}, ("Name",)),
+    "Get-OfflineAddressBook": (
+        {"Identity": _id("OfflineAddressBookIdParameter"), **_READ},
+        (),
+    ),
     "New-OfflineAddressBook": (
         {
             "Name": STR,
-            "AddressLists": LIST,
+            "AddressLists": _ids("AddressBookBaseIdParameter"),
+            "ConfiguredAttributes": MULTI,
+            "GeneratingMailbox": MAILBOX_ID,
             "GlobalWebDistributionEnabled": BOOL,
-            "VirtualDirectories": LIST,
+            "IsDefault": BOOL,
+            "ShadowMailboxDistributionEnabled": BOOL,
+            "VirtualDirectories": _ids("VirtualDirectoryIdParameter"),
+            **_WRITE,
         },
         ("Name", "AddressLists"),
     ),
-    "Get-AddressBookPolicy": ({"Identity": STR}, ()),
+    "Get-AddressBookPolicy": ({"Identity": POLICY_ID, **_READ}, ()),
     "New-AddressBookPolicy": (
         {
             "Name": STR,
-            "GlobalAddressList": STR,
-            "OfflineAddressBook": STR,
-            "RoomList": STR,
-            "AddressLists": LIST,
+            "AddressLists": _ids("AddressListIdParameter"),
+            "GlobalAddressList": _id("GlobalAddressListIdParameter"),
+            "OfflineAddressBook": _id("OfflineAddressBookIdParameter"),
+            "RoomList": _id("AddressListIdParameter"),
+            **_WRITE,
         },
         ("Name", "GlobalAddressList", "OfflineAddressBook", "RoomList", "AddressLists"),
     ),
-    "Get-Mailbox": ({"Identity": STR}, ()),
+    "Get-Mailbox": (
+        {
+            "Identity": MAILBOX_ID,
+            "Anr": STR,
+            "Database": _id("DatabaseIdParameter"),
+            "Filter": STR,
+            "IgnoreDefaultScope": SWITCH,
+            "OrganizationalUnit": _id("OrganizationalUnitIdParameter"),
+            **_READ,
+        },
+        (),
+    ),
     "Enable-Mailbox": (
         {
-            "Identity": STR,
-            "Database": STR,
+            "Identity": _id("UserIdParameter"),
+            "ActiveSyncMailboxPolicy": POLICY_ID,
+            "AddressBookPolicy": POLICY_ID,
             "Alias": STR,
+            "Archive": SWITCH,
+            "Database": _id("DatabaseIdParameter"),
             "DisplayName": STR,
-            "PrimarySmtpAddress": STR,
-            "AddressBookPolicy": STR,
+            "Equipment": SWITCH,
+            "Force": SWITCH,
+            "PrimarySmtpAddress": SMTP_ADDRESS,
+            "RetentionPolicy": POLICY_ID,
+            "RoleAssignmentPolicy": POLICY_ID,
+            "Room": SWITCH,
+            "Shared": SWITCH,
+            **_WRITE,
         },
         ("Identity",),
     ),
     "Set-Mailbox": (
         {
-            "Identity": STR,
+            "Identity": MAILBOX_ID,
+            "AddressBookPolicy": POLICY_ID,
+            "Alias": STR,
+            "ArchiveQuota": QUOTA,
+            "ArchiveWarningQuota": QUOTA,
+            "AuditEnabled": BOOL,
+            "DeliverToMailboxAndForward": BOOL,
             "DisplayName": STR,
+            "EmailAddresses": PROXY_ADDRESSES,
+            "EmailAddressPolicyEnabled": BOOL,
+            **{f"ExtensionCustomAttribute{n}": MULTI for n in range(1, 6)},
+            "Force": SWITCH,
+            "ForwardingSmtpAddress": Kind("id", "Microsoft.Exchange.Data.ProxyAddress"),
+            "GrantSendOnBehalfTo": MULTI,
+            "HiddenFromAddressListsEnabled": BOOL,
+            "IgnoreDefaultScope": SWITCH,
+            "IssueWarningQuota": QUOTA,
+            "LitigationHoldEnabled": BOOL,
+            "MaxReceiveSize": QUOTA,
+            "MaxSendSize": QUOTA,
+            "MessageCopyForSendOnBehalfEnabled": BOOL,
+            "MessageCopyForSentAsEnabled": BOOL,
+            "Name": STR,
+            "Office": STR,
+            "PrimarySmtpAddress": SMTP_ADDRESS,
             "ProhibitSendQuota": QUOTA,
             "ProhibitSendReceiveQuota": QUOTA,
-            "IssueWarningQuota": QUOTA,
+            "RecoverableItemsQuota": QUOTA,
+            "RecoverableItemsWarningQuota": QUOTA,
+            "RetentionPolicy": POLICY_ID,
+            "RoleAssignmentPolicy": POLICY_ID,
+            "SingleItemRecoveryEnabled": BOOL,
             "UseDatabaseQuotaDefaults": BOOL,
-            "AddressBookPolicy": STR,
-            "HiddenFromAddressListsEnabled": BOOL,
-            "EmailAddressPolicyEnabled": BOOL,
+            "UseDatabaseRetentionDefaults": BOOL,
+            "WindowsEmailAddress": SMTP_ADDRESS,
             **_CUSTOM_ATTRIBUTES,
+            **_WRITE,
         },
         ("Identity",),
     ),
-    "Disable-Mailbox": ({"Identity": STR}, ("Identity",)),
-    "Get-CASMailbox": ({"Identity": STR}, ()),
+    "Disable-Mailbox": (
+        {
+            "Identity": MAILBOX_ID,
+            "Archive": SWITCH,
+            "IgnoreDefaultScope": SWITCH,
+            "IgnoreLegalHold": SWITCH,
+            "PreserveEmailAddresses": SWITCH,
+            **_WRITE,
+        },
+        ("Identity",),
+    ),
+    "Get-CASMailbox": (
+        {"Identity": MAILBOX_ID, "Filter": STR, "ProtocolSettings": SWITCH, **_READ},
+        (),
+    ),
     "Set-CASMailbox": (
         {
-            "Identity": STR,
-            "OWAEnabled": BOOL,
-            "PopEnabled": BOOL,
+            "Identity": MAILBOX_ID,
+            "ActiveSyncEnabled": BOOL,
+            "ActiveSyncMailboxPolicy": POLICY_ID,
+            "ActiveSyncSuppressReadReceipt": BOOL,
+            "DisplayName": STR,
+            "ECPEnabled": BOOL,
+            "EmailAddresses": PROXY_ADDRESSES,
+            "EwsEnabled": BOOL,
+            "IgnoreDefaultScope": SWITCH,
             "ImapEnabled": BOOL,
             "MAPIEnabled": BOOL,
-            "ActiveSyncEnabled": BOOL,
-            "EwsEnabled": BOOL,
-            "OwaMailboxPolicy": STR,
+            "MapiHttpEnabled": BOOL,
+            "Name": STR,
+            "OWAEnabled": BOOL,
+            "OWAforDevicesEnabled": BOOL,
+            "OwaMailboxPolicy": POLICY_ID,
+            "PopEnabled": BOOL,
+            "PrimarySmtpAddress": SMTP_ADDRESS,
+            "UniversalOutlookEnabled": BOOL,
+            **_WRITE,
         },
         ("Identity",),
     ),
-    "Get-User": ({"Identity": STR}, ()),
+    "Get-User": (
+        {
+            "Identity": _id("UserIdParameter"),
+            "Filter": STR,
+            "OrganizationalUnit": _id("OrganizationalUnitIdParameter"),
+            **_READ,
+        },
+        (),
+    ),
     "Set-User": (
         {
-            "Identity": STR,
-            "DisplayName": STR,
-            "FirstName": STR,
-            "LastName": STR,
-            "Company": STR,
-            "Department": STR,
-            "Title": STR,
-            "Phone": STR,
+            "Identity": _id("UserIdParameter"),
+            **{
+                name: STR
+                for name in (
+                    "City", "Company", "Department", "DisplayName", "Fax", "FirstName",
+                    "HomePhone", "Initials", "LastName", "MobilePhone", "Name", "Notes",
+                    "Office", "Phone", "PostalCode", "StateOrProvince", "StreetAddress",
+                    "Title", "WebPage",
+                )
+            },
+            "Manager": _id("UserContactIdParameter"),
+            "OtherTelephone": MULTI,
+            **_WRITE,
         },
         ("Identity",),
     ),
 }
 
 
+def _net_type(value: Any) -> str:
+    """The .NET type ConvertFrom-Json gives a JSON value."""
+    if isinstance(value, bool):
+        return "System.Boolean"
+    if isinstance(value, int):
+        return "System.Int32" if -(2**31) <= value < 2**31 else "System.Int64"
+    if isinstance(value, float):
+        return "System.Double"
+    if isinstance(value, list):
+        return "System.Object[]"
+    return "System.String"
+
+
+def _ps_text(value: Any) -> str:
+    """A scalar as PowerShell writes it into a message ($true -> True)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def _bool_error(cmdlet: str, name: str, kind: Kind, value: Any) -> CmdletError:
+    shown = "" if value is None else _net_type(value)
+    return bad_argument(
+        cmdlet,
+        name,
+        f'Cannot convert value "{shown}" to type "{kind.type_name}". Boolean parameters '
+        "accept only Boolean values and numbers, such as $True, $False, 1 or 0.",
+    )
+
+
+def _value_error(cmdlet: str, name: str, kind: Kind, value: Any) -> CmdletError:
+    return cannot_bind(
+        cmdlet,
+        name,
+        f'Cannot convert the "{_ps_text(value)}" value of type "{_net_type(value)}" to type '
+        f'"{kind.type_name}".',
+    )
+
+
+def _enum_names(cmdlet: str, name: str, kind: Kind, value: Any) -> str:
+    parts = value if isinstance(value, list) else str(value).split(",")
+    canonical = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise _value_error(cmdlet, name, kind, part)
+        found = {v.casefold(): v for v in kind.values}.get(part.strip().casefold())
+        if found is None:
+            shown = ",".join(str(p) for p in parts) if isinstance(value, list) else value
+            raise cannot_bind(
+                cmdlet,
+                name,
+                f'Cannot convert value "{shown}" to type "{kind.type_name}". Error: "Unable to '
+                f"match the identifier name {part.strip()} to a valid enumerator name. Specify "
+                "one of the following enumerator names and try again:\r\n"
+                + ", ".join(kind.values)
+                + '"',
+            )
+        canonical.append(found)
+    if kind.kind == "enum" and len(canonical) != 1:
+        raise cannot_convert_collection(cmdlet, name, kind.type_name)
+    return ", ".join(canonical)
+
+
+def bind_value(cmdlet: str, name: str, kind: Kind, value: Any, mandatory: bool) -> Any:
+    """One value as PowerShell would bind it to a compiled Exchange cmdlet, or its error."""
+    if value is None:
+        if mandatory:
+            raise null_argument(cmdlet, name)
+        if kind.kind in ("bool", "switch"):
+            raise _bool_error(cmdlet, name, kind, value)
+        if kind.kind in ("ids", "multi"):
+            return []
+        if kind.kind == "quota":
+            raise cannot_bind(
+                cmdlet, name, f'Cannot convert null to type "{kind.type_name}".'
+            )
+        return None
+    if kind.kind in ("bool", "switch"):
+        if isinstance(value, (bool, int, float)):
+            return bool(value)
+        raise _bool_error(cmdlet, name, kind, value)
+    if kind.kind in ("ids", "multi"):
+        items = value if isinstance(value, list) else [value]
+        bound = []
+        for item in items:
+            if item is None:
+                continue
+            if kind.kind == "ids" and not isinstance(item, str):
+                raise _value_error(cmdlet, name, kind, item)
+            bound.append(_ps_text(item))
+        return bound
+    if isinstance(value, list):
+        if kind.kind == "flags":
+            return _enum_names(cmdlet, name, kind, value)
+        raise cannot_convert_collection(cmdlet, name, kind.type_name)
+    if kind.kind == "string":
+        return _ps_text(value)
+    if kind.kind in ("enum", "flags"):
+        if not isinstance(value, str):
+            raise _value_error(cmdlet, name, kind, value)
+        return _enum_names(cmdlet, name, kind, value)
+    if kind.kind == "quota":
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise _value_error(cmdlet, name, kind, value)
+        try:
+            size = parse_quota_bytes(value)
+        except ValueError:
+            raise cannot_bind(
+                cmdlet,
+                name,
+                f'Cannot convert value "{value}" to type "{kind.type_name}". Error: "The '
+                f"string '{value}' isn't correctly formatted.\"",
+            ) from None
+        return "Unlimited" if size is None else format_size(size)
+    # id: Exchange parses identities, addresses and domains from strings only.
+    if not isinstance(value, str):
+        raise _value_error(cmdlet, name, kind, value)
+    return value
+
+
 def bind_parameters(cmdlet: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """PowerShell's parameter binding, reduced to what these cmdlets need."""
+    """PowerShell's parameter binding for these cmdlets: names without regard to case,
+    no abbreviations (the template splats full names), the documented value types."""
     spec, mandatory = CMDLETS[cmdlet]
     by_folded = {name.casefold(): name for name in spec}
     bound: dict[str, Any] = {}
     for given, value in raw.items():
-        if given.casefold() == "confirm":
-            continue
         name = by_folded.get(given.casefold())
         if name is None:
             raise parameter_not_found(cmdlet, given)
-        kind = spec[name]
-        if kind == BOOL:
-            if isinstance(value, bool):
-                bound[name] = value
-            elif isinstance(value, int):
-                bound[name] = value != 0
-            else:
-                raise bad_argument(
-                    cmdlet,
-                    name,
-                    f'Cannot convert value "{value}" to type "System.Boolean". Boolean '
-                    "parameters accept only Boolean values and numbers, such as $True, "
-                    "$False, 1 or 0.",
-                )
-        elif kind == LIST:
-            values = value if isinstance(value, list) else [value]
-            bound[name] = [str(v) for v in values if v is not None]
-        elif kind == QUOTA:
-            try:
-                size = parse_quota_bytes(value if isinstance(value, (str, int)) else None)
-            except ValueError:
-                raise bad_argument(
-                    cmdlet, name, f'Cannot convert value "{value}" to type "Unlimited".'
-                ) from None
-            bound[name] = "Unlimited" if size is None else format_size(size)
-        else:
-            bound[name] = None if value is None else str(value)
+        bound[name] = bind_value(cmdlet, name, spec[name], value, name in mandatory)
+    for switch in ("Confirm", "WhatIf"):
+        bound.pop(switch, None)
     missing = [name for name in mandatory if bound.get(name) in (None, "", [])]
     if missing:
         raise missing_mandatory(cmdlet, missing)
@@ -501,14 +821,9 @@ class FakeExchange:
                 "InvalidArgument",
                 "AmbiguousParameterSet," + _task(cmdlet),
             )
-        included = []
-        for part in (p.get("IncludedRecipients") or "").split(","):
-            if not part.strip():
-                continue
-            canonical = INCLUDED_RECIPIENTS.get(part.strip().casefold())
-            if canonical is None:
-                raise bad_argument(cmdlet, "IncludedRecipients", f'Cannot convert value "{part}".')
-            included.append(canonical)
+        # Binding already checked the names and spelled them as Exchange does.
+        included = [part.strip() for part in (p.get("IncludedRecipients") or "").split(",")]
+        included = [part for part in included if part]
         if p.get("RecipientFilter"):
             recipient_filter = p["RecipientFilter"]
         else:
@@ -791,8 +1106,30 @@ class _Result:
 
 
 @dataclass
+class _Command:
+    """A started command: its stdin so far, and its result once it has finished."""
+
+    console_stdin: bool = True
+    stdin: bytearray = field(default_factory=bytearray)
+    stdin_closed: bool = False
+    result: _Result | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, result: _Result) -> None:
+        self.result = result
+        self.finished.set()
+
+
+@dataclass
 class _Shell:
-    commands: dict[str, _Result] = field(default_factory=dict)
+    commands: dict[str, _Command] = field(default_factory=dict)
+
+
+def _operation_timeout(root: ET.Element) -> float:
+    """The request's w:OperationTimeout (``PT20.000S``) in seconds; WinRM's default 60."""
+    text = root.findtext(".//w:OperationTimeout", default="", namespaces=NS)
+    match = re.fullmatch(r"\s*PT([0-9]+(?:\.[0-9]*)?)S\s*", text)
+    return float(match.group(1)) if match else 60.0
 
 
 class _Drop(Exception):
@@ -1125,12 +1462,21 @@ class WSManServer:
 
         if action == ACTION_COMMAND:
             return self._command(root, message_id, shell)
+        if action == ACTION_SEND:
+            return self._send_input(root, message_id, shell)
         if action == ACTION_RECEIVE:
             desired = root.find(".//rsp:DesiredStream", NS)
             command_id = desired.get("CommandId", "") if desired is not None else ""
-            result = shell.commands.get(command_id)
-            if result is None:
+            command = shell.commands.get(command_id)
+            if command is None:
                 return 500, _fault(message_id, 2150858843, "The command was not found.")
+            # Like WinRM, a Receive waits for output until the operation timeout; the
+            # bootstrap writes nothing before its stdin is closed.
+            if not command.finished.wait(_operation_timeout(root)):
+                return self._network_fault(Fault("wsman_timeout", 1, None, None, None, None),
+                                           message_id)
+            result = command.result
+            assert result is not None
             streams = "".join(
                 f'<rsp:Stream Name="{name}" CommandId="{command_id}">'
                 f"{base64.b64encode(data).decode()}</rsp:Stream>"
@@ -1160,8 +1506,51 @@ class WSManServer:
 
     def _command(self, root: ET.Element, message_id: str, shell: _Shell) -> tuple[int, bytes]:
         command_line = root.findtext(".//rsp:Command", default="", namespaces=NS)
-        arguments = root.findall(".//rsp:Arguments", NS)
-        parsed = self._parse_command(command_line, arguments)
+        arguments = [a.text or "" for a in root.findall(".//rsp:Arguments", NS)]
+        options = {
+            option.get("Name", ""): (option.text or "").strip().upper()
+            for option in root.findall(".//w:OptionSet/w:Option", NS)
+        }
+        command = _Command(console_stdin=options.get("WINRS_CONSOLEMODE_STDIN") != "FALSE")
+        # cmd.exe refuses the whole line before anything runs, so this comes first.
+        if command_line_length(" ".join([command_line, *arguments])) > MAX_COMMAND_LINE:
+            command.finish(_Result(stderr=COMMAND_LINE_TOO_LONG, exit_code=1))
+        else:
+            refused = self._check_command_line(command_line, arguments)
+            if refused is not None:
+                command.finish(_Result(stderr=_clixml_error(refused), exit_code=1))
+        command_id = str(uuid.uuid4()).upper()
+        shell.commands[command_id] = command
+        body_xml = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId>"
+        body_xml += "</rsp:CommandResponse>"
+        return 200, _envelope(ACTION_COMMAND + "Response", message_id, body_xml)
+
+    def _send_input(self, root: ET.Element, message_id: str, shell: _Shell) -> tuple[int, bytes]:
+        stream = root.find(".//rsp:Send/rsp:Stream", NS)
+        if stream is None or stream.get("Name") != "stdin":
+            return 400, _fault(message_id, 2150858817, "Only the stdin stream can be sent.")
+        command = shell.commands.get(stream.get("CommandId", ""))
+        if command is None:
+            return 500, _fault(message_id, 2150858843, "The command was not found.")
+        if command.stdin_closed:
+            # The endpoint's own wording: the process has exited or its stdin was closed.
+            return 500, _fault(message_id, 2150858843, "The stdin of the command is closed.")
+        try:
+            command.stdin += base64.b64decode((stream.text or "").strip(), validate=True)
+        except binascii.Error:
+            return 400, _fault(message_id, 2150858817, "The stdin data is not base64.")
+        if stream.get("End", "").strip().lower() == "true":
+            command.stdin_closed = True
+            answer = self._run_stdin(command, message_id)
+            if answer is not None:
+                return answer
+        return 200, _envelope(ACTION_SEND + "Response", message_id, "<rsp:SendResponse/>")
+
+    def _run_stdin(self, command: _Command, message_id: str) -> tuple[int, bytes] | None:
+        """The bootstrap read its whole stdin: check the script, then run the cmdlet."""
+        if command.finished.is_set():
+            return None  # refused at Command time: nothing reads stdin
+        parsed = self._parse_script(bytes(command.stdin))
         cmdlet = parsed[0] if isinstance(parsed, tuple) else None
 
         fault = self._take_fault(cmdlet)
@@ -1170,17 +1559,22 @@ class WSManServer:
 
         if isinstance(parsed, str):
             result = _Result(stderr=_clixml_error(parsed), exit_code=1)
+        elif command.console_stdin:
+            # Not Windows' text: with a console for stdin the bootstrap would wait forever.
+            result = _Result(
+                stderr=_clixml_error(
+                    "wsman test endpoint: the bootstrap reads its script from a pipe; "
+                    "run it with WINRS_CONSOLEMODE_STDIN=FALSE."
+                ),
+                exit_code=1,
+            )
         else:
             result = self._run_cmdlet(*parsed, fault=fault)
-
-        command_id = str(uuid.uuid4()).upper()
-        shell.commands[command_id] = result
+        command.finish(result)
         if fault is not None and fault.kind == "timeout_after":
             self._stopping.wait(fault.seconds or self.timeout_seconds)
             raise _Drop
-        body_xml = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId>"
-        body_xml += "</rsp:CommandResponse>"
-        return 200, _envelope(ACTION_COMMAND + "Response", message_id, body_xml)
+        return None
 
     def _network_fault(self, fault: Fault, message_id: str) -> tuple[int, bytes]:
         if fault.kind == "timeout":
@@ -1206,21 +1600,35 @@ class WSManServer:
             "executed."
         )
 
-    def _parse_command(
-        self, command_line: str, arguments: list[ET.Element]
-    ) -> tuple[str, dict[str, Any]] | str:
-        """(cmdlet, params) for a template call; otherwise the violation's message."""
+    def _check_command_line(self, command_line: str, arguments: list[str]) -> str | None:
+        """None for the panel's bootstrap; otherwise the violation's message."""
         if arguments:
-            extra = " ".join(a.text or "" for a in arguments)
+            extra = " ".join(arguments)
             return self._violation("the command has arguments", f"{command_line} {extra}")
-        if not command_line.startswith(COMMAND_PREFIX):
-            return self._violation("the command line is not the panel's", command_line)
+        if command_line == BOOTSTRAP_COMMAND_LINE:
+            return None
+        reason = "the command line is not the panel's bootstrap"
+        if command_line.startswith(COMMAND_PREFIX):
+            try:
+                script = base64.b64decode(
+                    command_line[len(COMMAND_PREFIX) :], validate=True
+                ).decode("utf-16-le")
+            except (binascii.Error, UnicodeDecodeError):
+                script = ""
+            if TEMPLATE_PATTERN.fullmatch(script):
+                reason = "the script travels on the command line, not on stdin"
+        return self._violation(reason, command_line)
+
+    def _parse_script(self, data: bytes) -> tuple[str, dict[str, Any]] | str:
+        """(cmdlet, params) for a template call read from stdin; else the violation's message."""
         try:
-            script = base64.b64decode(command_line[len(COMMAND_PREFIX) :], validate=True).decode(
-                "utf-16-le"
+            # The console's OEM code page would alter anything but ASCII before PowerShell
+            # parsed it; the template and its base64 literals are ASCII.
+            script = data.decode("ascii")
+        except UnicodeDecodeError:
+            return self._violation(
+                "the script on stdin is not ASCII", data.decode("latin-1")
             )
-        except (binascii.Error, UnicodeDecodeError):
-            return self._violation("the encoded command is not UTF-16LE base64", command_line)
         match = TEMPLATE_PATTERN.fullmatch(script)
         if match is None:
             return self._violation("the script does not match the template", script)
@@ -1240,7 +1648,7 @@ class WSManServer:
         with self._lock:
             self._calls.append((cmdlet, copy.deepcopy(params)))
             if self.verbose:
-                print(cmdlet, json.dumps(params, ensure_ascii=False), flush=True)
+                print(cmdlet, json.dumps(mask_secrets(params), ensure_ascii=False), flush=True)
             try:
                 if fault is not None and fault.kind == "error":
                     raise CmdletError(
