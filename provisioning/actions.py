@@ -452,6 +452,67 @@ class AddDomain(Action):
                      lambda: bool(ctx.exchange.ensure_accepted_domain(domain)))
 
 
+class DeleteOrganization(Action):
+    """The organization's teardown, in the order Exchange requires (SolidCP's
+    DeleteOrganization keeps it too): the mailboxes, then the address book policy that
+    names the lists, the offline address book, the address lists and the GAL, then the
+    accepted domains; then in the directory what its OU holds, deepest first, and the OU
+    (its UPN suffixes go with it). The customer rows stay, marked Deleted.
+
+    Only what the panel made for this organization goes: an Exchange object of the same
+    name that is not the organization's, or a directory object in its OU that carries no
+    mark of it or of its users, stops the teardown and is named; once someone moves it
+    away, a retry goes on from the step it stopped at."""
+
+    def run(self, ctx):
+        org = ctx.customer
+        users = list(Customer.objects.filter(parent=org).users().exclude(object_guid=None)
+                     .values_list("object_guid", flat=True))
+        if ctx.exchange is not None:
+            self.exchange(ctx, org, [str(guid) for guid in users])
+        if org.object_guid is None:
+            ctx.note("org_ou", "skipped", "never provisioned")
+            return
+        directory, org_guid = ctx.directory, str(org.object_guid)
+        owners = {owner_mark(org)} | {
+            owner_mark(Customer(pk=pk)) for pk in
+            Customer.objects.filter(parent=org).values_list("pk", flat=True)}
+        recorded = {str(guid) for guid in users}
+        inside = directory.list_under(org_guid)
+        foreign = [e["dn"] for e in inside if e["objectGUID"] not in recorded
+                   and TenantMark.owner_of(e) not in owners]
+        if foreign:
+            raise PermanentDirectoryError(
+                "The organization's OU holds objects the panel did not make for it; move or "
+                "remove them, then retry: " + "; ".join(sorted(foreign)[:10]))
+        # Deepest first: an OU goes after what it holds.
+        for entry in sorted(inside, key=lambda e: -e["dn"].count(",")):
+            ctx.step(f"removed:{entry['objectGUID']}",
+                     lambda g=entry["objectGUID"]: directory.delete(g) or True)
+        ctx.step("org_ou", lambda: directory.delete(org_guid) or True)
+
+    def exchange(self, ctx, org, users):
+        exchange, names = ctx.exchange, organization_names(org)
+        for guid in users:
+            # Disconnected, as Disable-Mailbox leaves it: Exchange keeps the data for its
+            # retention time, and the user's deletion below removes the account.
+            ctx.step(f"mailbox_disconnected:{guid}", lambda g=guid: exchange.disable_mailbox(g))
+        ctx.step("address_book_policy_removed", lambda: exchange.remove_address_book_policy(
+            names["abp"], global_address_list=names["gal"], offline_address_book=names["oab"],
+            room_list=names["rooms"], address_lists=[names["all_users"]]))
+        ctx.step("offline_address_book_removed",
+                 lambda: exchange.remove_offline_address_book(names["oab"], [names["gal"]]))
+        ctx.step("address_list_removed",
+                 lambda: exchange.remove_address_list(names["all_users"], org.name))
+        ctx.step("room_list_removed",
+                 lambda: exchange.remove_address_list(names["rooms"], org.name, "Resources"))
+        ctx.step("global_address_list_removed",
+                 lambda: exchange.remove_global_address_list(names["gal"], org.name))
+        for domain in org.assets.values_list("name", flat=True):
+            ctx.step(f"accepted_domain_removed:{domain}",
+                     lambda d=domain: exchange.remove_accepted_domain(d))
+
+
 ACTIONS = {
     "provision_organization": ProvisionOrganization(),
     "provision_user": ProvisionUser(),
@@ -462,6 +523,7 @@ ACTIONS = {
     "delete_user": DeleteUser(),
     "change_plan": ChangePlan(),
     "add_domain": AddDomain(),
+    "delete_organization": DeleteOrganization(),
 }
 
 # The dry-run backend keeps one in-memory directory per process; its journal must not mix

@@ -170,8 +170,9 @@ class TenantMark:
     def value(self) -> str:
         return f"{self.owner}{self.SEPARATOR}{self.operation}"
 
-    def owner_of(self, entry: Mapping[str, Any]) -> str:
-        return (entry.get("adminDescription") or "").split(self.SEPARATOR, 1)[0]
+    @staticmethod
+    def owner_of(entry: Mapping[str, Any]) -> str:
+        return (entry.get("adminDescription") or "").split(TenantMark.SEPARATOR, 1)[0]
 
     def adopt(self, entry: Mapping[str, Any], what: str) -> str:
         """The entry's GUID if it is this customer's; ForeignObjectError otherwise."""
@@ -603,6 +604,20 @@ class DirectoryClient:
         root = self.root_dn.lower()
         return [entry for entry in entries if entry["dn"].lower() != root]
 
+    def list_under(self, guid: str) -> list[dict[str, Any]]:
+        """Every OU, user, group and contact below this object (not the object itself):
+        what an organization's OU still holds. Empty when the object is gone."""
+        entry = self._read(guid_dn(guid))
+        if entry is None:
+            return []
+        found = self._find(
+            "(|(objectClass=organizationalUnit)(objectClass=user)(objectClass=group)"
+            "(objectClass=contact))",
+            base=entry["dn"],
+            paged=True,
+        )
+        return [e for e in found if e["objectGUID"] != entry["objectGUID"]]
+
     def make_sam_account_name(self, base: str) -> str:
         stem = fold_sam_account_name(base)
         for number in range(1, 10_000):
@@ -1001,8 +1016,11 @@ class DryRunDirectoryClient(DirectoryClient):
         entry = self._lookup(dn)
         if entry is None:
             raise NoSuchObjectError("The object does not exist.", detail=dn)
-        self.journal.append({"op": "delete", "dn": entry["dn"], "tree": tree})
         key = entry["dn"].lower()
+        if not tree and any(other.endswith("," + key) for other in self._entries):
+            # As AD answers notAllowedOnNonLeaf (66).
+            raise PermanentDirectoryError(PERMANENT_MESSAGES[66], detail=dn)
+        self.journal.append({"op": "delete", "dn": entry["dn"], "tree": tree})
         for other in list(self._entries):
             if other == key or (tree and other.endswith("," + key)):
                 self._by_guid.pop(self._entries.pop(other)["objectGUID"], None)

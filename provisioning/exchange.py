@@ -61,6 +61,12 @@ ALLOWED_CMDLETS = frozenset(
         "Set-CASMailbox",
         "Get-User",
         "Set-User",
+        # An organization's teardown (DeleteOrganization in provisioning/actions.py).
+        "Remove-AddressBookPolicy",
+        "Remove-OfflineAddressBook",
+        "Remove-AddressList",
+        "Remove-GlobalAddressList",
+        "Remove-AcceptedDomain",
     }
 )
 
@@ -953,15 +959,8 @@ class ExchangeClient:
         address_lists: Iterable[str],
     ) -> dict[str, Any]:
         lists = list(address_lists)
-
-        def matches(found: dict[str, Any]) -> bool:
-            return (
-                _norm(found.get("GlobalAddressList")) == _norm(global_address_list)
-                and _norm(found.get("OfflineAddressBook")) == _norm(offline_address_book)
-                and _norm(found.get("RoomList")) == _norm(room_list)
-                and _norm_set(found.get("AddressLists")) == _norm_set(lists)
-            )
-
+        matches = self._policy_matches(global_address_list, offline_address_book, room_list,
+                                       lists)
         return self._ensure(
             "address book policy",
             "Get-AddressBookPolicy",
@@ -974,6 +973,105 @@ class ExchangeClient:
                 "AddressLists": lists,
             },
             matches,
+        )
+
+    @staticmethod
+    def _policy_matches(
+        global_address_list: str, offline_address_book: str, room_list: str, lists: list[str]
+    ) -> Any:
+        def matches(found: dict[str, Any]) -> bool:
+            return (
+                _norm(found.get("GlobalAddressList")) == _norm(global_address_list)
+                and _norm(found.get("OfflineAddressBook")) == _norm(offline_address_book)
+                and _norm(found.get("RoomList")) == _norm(room_list)
+                and _norm_set(found.get("AddressLists")) == _norm_set(lists)
+            )
+
+        return matches
+
+    # -- an organization's teardown -----------------------------------------------
+    # Each removal looks first: gone already is success (False), so a retried teardown
+    # goes on where it stopped. An object of that name that does not match what the
+    # panel makes for the organization (another tenant's tag, other lists) is refused,
+    # never removed.
+
+    def _remove(
+        self, what: str, get_cmdlet: str, remove_cmdlet: str, name: str, matches: Any
+    ) -> bool:
+        existing = self._get(get_cmdlet, name)
+        if existing is None:
+            return False
+        if not matches(existing):
+            raise PermanentExchangeError(
+                f"{what} '{name}' in Exchange is not the one the panel made for this "
+                "organization; it is left in place",
+                exchange_message=json.dumps(existing, ensure_ascii=False, default=str)[:2000],
+                kind="conflict",
+                cmdlet=remove_cmdlet,
+            )
+        try:
+            self.run(remove_cmdlet, {"Identity": name, "Confirm": False})
+        except PermanentExchangeError as exc:
+            if exc.kind == "not_found":
+                return False
+            raise
+        return True
+
+    def remove_address_book_policy(
+        self,
+        name: str,
+        *,
+        global_address_list: str,
+        offline_address_book: str,
+        room_list: str,
+        address_lists: Iterable[str],
+    ) -> bool:
+        return self._remove(
+            "address book policy",
+            "Get-AddressBookPolicy",
+            "Remove-AddressBookPolicy",
+            name,
+            self._policy_matches(global_address_list, offline_address_book, room_list,
+                                 list(address_lists)),
+        )
+
+    def remove_offline_address_book(self, name: str, address_lists: Iterable[str]) -> bool:
+        lists = list(address_lists)
+        return self._remove(
+            "offline address book",
+            "Get-OfflineAddressBook",
+            "Remove-OfflineAddressBook",
+            name,
+            lambda found: _norm_set(found.get("AddressLists")) == _norm_set(lists),
+        )
+
+    def remove_address_list(
+        self, name: str, tenant: str, included_recipients: str = "AllRecipients"
+    ) -> bool:
+        return self._remove(
+            "address list",
+            "Get-AddressList",
+            "Remove-AddressList",
+            name,
+            self._tenant_list_matches(tenant, included_recipients),
+        )
+
+    def remove_global_address_list(self, name: str, tenant: str) -> bool:
+        return self._remove(
+            "global address list",
+            "Get-GlobalAddressList",
+            "Remove-GlobalAddressList",
+            name,
+            self._tenant_list_matches(tenant, "AllRecipients"),
+        )
+
+    def remove_accepted_domain(self, domain: str) -> bool:
+        return self._remove(
+            "accepted domain",
+            "Get-AcceptedDomain",
+            "Remove-AcceptedDomain",
+            domain,
+            lambda found: _norm(found.get("DomainName")) == _norm(domain),
         )
 
     # -- mailboxes --------------------------------------------------------------

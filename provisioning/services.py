@@ -7,12 +7,23 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from servicplans.models import HostingPlan, HostingPlanQuota, QuotaName, ServicePlan
 
 from . import constants as c
 from . import journal, names, quotas, scoping
-from .models import Account, Customer, CustomerAsset, Event, HostingSpace, LoginName, Role
+from .feed import sequence_after_commit
+from .models import (
+    Account,
+    Customer,
+    CustomerAsset,
+    Event,
+    EventSequence,
+    HostingSpace,
+    LoginName,
+    Role,
+)
 from .models.customers import domain_in_use, organization_exists
 from .names import clean_field, name_key
 
@@ -35,6 +46,17 @@ def ensure_writable(organization):
 def record_event(customer, event_type, actor=None, **data):
     return Event.objects.create(customer=customer, event_type_id=event_type,
                                 actor=actor if getattr(actor, "pk", None) else None, data=data)
+
+
+def record_events(customer_ids, event_type, actor=None, **data):
+    """record_event for many customers in two statements, each event with its place in the
+    billing feed (Event.save does the same one at a time)."""
+    events = Event.objects.bulk_create(
+        Event(customer_id=pk, event_type_id=event_type, data=data,
+              actor=actor if getattr(actor, "pk", None) else None) for pk in customer_ids)
+    EventSequence.objects.bulk_create(EventSequence(event=event) for event in events)
+    sequence_after_commit()
+    return events
 
 
 @contextmanager
@@ -158,12 +180,17 @@ def space_name(organization, hosting_plan):
         "name").max_length]
 
 
+# What a suspended or deleted organization still runs: its suspension, its resume and its
+# teardown (a deleted organization's failed teardown is retried by the provider).
+OWN_STATE_ACTIONS = {"set_organization_enabled", "delete_organization"}
+
+
 @transaction.atomic
 def retry_operation(operation, actor=None, secret=None):
     """A person runs a failed operation again. A suspended organization's operations wait
-    for its resume, except the suspension's own. The organization's row is locked, so a
+    for its resume, except those of OWN_STATE_ACTIONS. The organization's row is locked, so a
     suspension committing meanwhile is seen."""
-    if operation.action != "set_organization_enabled":
+    if operation.action not in OWN_STATE_ACTIONS:
         ensure_writable(_locked(Customer(pk=operation.scope_id)))
     return journal.retry(operation, actor=actor, secret=secret)
 
@@ -182,8 +209,13 @@ def delete_customer(customer, actor=None):
     if customer.is_user:
         journal.enqueue(customer, "delete_user", actor)
     elif customer.is_organization:
-        # The rows and directory objects stay; nobody of a deleted organization signs in.
-        journal.enqueue(customer, "set_organization_enabled", actor, enabled=False)
+        # Its users and domains stay as Deleted rows (and nobody of it signs in); the
+        # teardown removes what the panel made for it in Exchange and the directory.
+        users = Customer.objects.filter(parent=customer).users().live()
+        record_events(list(users.values_list("pk", flat=True)), c.EVENT_DELETED, actor)
+        users.update(status_id=c.DELETED, updated=timezone.now())
+        customer.assets.exclude(status_id=c.DELETED).update(status_id=c.DELETED)
+        journal.enqueue(customer, "delete_organization", actor)
     return customer
 
 

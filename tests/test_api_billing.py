@@ -109,12 +109,16 @@ def test_create_follow_suspend_unsuspend_change_plan_terminate(
     # 6. Terminate: 202, the organization is gone from the API, its rows stay.
     response = run(capture, lambda: billing.delete(f"/api/v1/organizations/{org.pk}/"))
     assert response.status_code == 202
-    assert billing.get(response["Location"]).json()["action"] == "set_organization_enabled"
+    teardown = billing.get(response["Location"]).json()
+    assert (teardown["action"], teardown["state"]) == ("delete_organization", "succeeded")
     assert billing.get(f"/api/v1/organizations/{org.pk}/").status_code == 404
     assert Customer.objects.get(pk=org.pk).status_id == c.DELETED
-    feed = billing.get("/api/v1/events/", {"customer": org.pk}).json()
-    # A deleted organization's events stay in the feed: the billing record.
-    assert [e["event_type"] for e in feed["results"]][-1] == c.EVENT_DELETED
+    assert Customer.objects.get(pk=user.pk).status_id == c.DELETED
+    # A deleted organization's events stay in the feed, its users' deletions with them:
+    # the billing record.
+    for customer in (org, user):
+        feed = billing.get("/api/v1/events/", {"customer": customer.pk}).json()
+        assert [e["event_type"] for e in feed["results"]][-1] == c.EVENT_DELETED
 
 
 def test_a_downgrade_below_use_is_refused_with_the_quota(billing, demo):

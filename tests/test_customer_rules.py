@@ -99,14 +99,16 @@ def test_mailbox_disk_space_is_a_quota_counted_from_the_plans_size_feature(demo)
     assert alex.service_plan == silver
 
 
-def test_deleting_an_organization_disables_its_users_in_the_directory(demo):
+def test_deleting_an_organization_queues_its_teardown(demo):
+    """What the teardown removes is in tests/test_organization_teardown.py."""
     from provisioning.models import Operation
 
     services.delete_customer(demo)
     demo.refresh_from_db()
     assert demo.status_id == c.DELETED
-    operation = Operation.objects.get(customer=demo, action="set_organization_enabled")
-    assert operation.params == {"enabled": False}
+    assert list(Operation.objects.filter(customer=demo).exclude(
+        action="provision_organization").values_list("action", flat=True)) == [
+        "delete_organization"]
 
 
 def test_a_user_of_a_suspended_organization_cannot_be_enabled(demo):

@@ -368,6 +368,24 @@ CMDLETS: dict[str, tuple[dict[str, Kind], tuple[str, ...]]] = {
         },
         ("Name", "GlobalAddressList", "OfflineAddressBook", "RoomList", "AddressLists"),
     ),
+    # Removals (an organization's teardown): the identity, and the switches.
+    "Remove-AcceptedDomain": (
+        {"Identity": _id("AcceptedDomainIdParameter"), **_WRITE},
+        ("Identity",),
+    ),
+    "Remove-AddressList": (
+        {"Identity": _id("AddressListIdParameter"), "Recursive": SWITCH, **_WRITE},
+        ("Identity",),
+    ),
+    "Remove-GlobalAddressList": (
+        {"Identity": _id("GlobalAddressListIdParameter"), **_WRITE},
+        ("Identity",),
+    ),
+    "Remove-OfflineAddressBook": (
+        {"Identity": _id("OfflineAddressBookIdParameter"), "Force": SWITCH, **_WRITE},
+        ("Identity",),
+    ),
+    "Remove-AddressBookPolicy": ({"Identity": POLICY_ID, **_WRITE}, ("Identity",)),
     "Get-Mailbox": (
         {
             "Identity": MAILBOX_ID,
@@ -914,6 +932,87 @@ class FakeExchange:
         return self._create(
             cmdlet, self.address_book_policies, record, "CN=AddressBook Mailbox Policies"
         )
+
+    # -- removals ----------------------------------------------------------------
+    # Exchange refuses to remove an object another one still refers to (a list named by a
+    # policy or an offline address book, a policy assigned to mailboxes, a domain that
+    # mailboxes still have addresses in), so a teardown must go in order. The refusal
+    # texts are this endpoint's own wording of Exchange's (docs/exchange.md).
+
+    def _in_use(self, cmdlet: str, what: str, name: str, users: str) -> CmdletError:
+        return CmdletError(
+            f"The {what} '{name}' can't be removed because it is used by {users}.",
+            "Microsoft.Exchange.Configuration.Tasks.TaskInvalidOperationException",
+            "InvalidOperation",
+            "[FailureCategory=Cmdlet-TaskInvalidOperationException] 6E1D0A39," + _task(cmdlet),
+        )
+
+    def _remove(
+        self, cmdlet: str, table: dict[str, dict[str, Any]], identity: str
+    ) -> dict[str, Any]:
+        record = self._find(cmdlet, table, identity)[0]
+        del table[record["Name"].casefold()]
+        return record
+
+    def _referrers(self, identity: str, *fields: str) -> list[str]:
+        found = []
+        for table in (self.address_book_policies, self.offline_address_books):
+            for record in table.values():
+                for field_name in fields:
+                    value = record.get(field_name)
+                    values = value if isinstance(value, list) else [value]
+                    if any(str(v or "").casefold() == identity.casefold() for v in values):
+                        found.append(record["Name"])
+        return found
+
+    def _remove_address_book_policy(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        policy = self._find(cmdlet, self.address_book_policies, p["Identity"])[0]
+        assigned = [u["mailbox"]["PrimarySmtpAddress"] for u in self.users.values()
+                    if u["mailbox"] and str(u["mailbox"].get("AddressBookPolicy") or "")
+                    .casefold() == policy["Name"].casefold()]
+        if assigned:
+            raise self._in_use(cmdlet, "address book policy", policy["Name"],
+                               f"{len(assigned)} mailbox(es)")
+        self._remove(cmdlet, self.address_book_policies, p["Identity"])
+        return [], []
+
+    def _remove_offline_address_book(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        book = self._find(cmdlet, self.offline_address_books, p["Identity"])[0]
+        referrers = self._referrers(book["Identity"], "OfflineAddressBook")
+        if referrers:
+            raise self._in_use(cmdlet, "offline address book", book["Name"],
+                               ", ".join(referrers))
+        self._remove(cmdlet, self.offline_address_books, p["Identity"])
+        return [], []
+
+    def _remove_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = self._find(cmdlet, self.address_lists, p["Identity"])[0]
+        referrers = self._referrers(record["Identity"], "RoomList", "AddressLists")
+        if referrers:
+            raise self._in_use(cmdlet, "address list", record["Name"], ", ".join(referrers))
+        self._remove(cmdlet, self.address_lists, p["Identity"])
+        return [], []
+
+    def _remove_global_address_list(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = self._find(cmdlet, self.global_address_lists, p["Identity"])[0]
+        referrers = self._referrers(record["Identity"], "GlobalAddressList", "AddressLists")
+        if referrers:
+            raise self._in_use(cmdlet, "global address list", record["Name"],
+                               ", ".join(referrers))
+        self._remove(cmdlet, self.global_address_lists, p["Identity"])
+        return [], []
+
+    def _remove_accepted_domain(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        record = self._find(cmdlet, self.accepted_domains, p["Identity"])[0]
+        domain = "@" + record["DomainName"].casefold()
+        addresses = [u["mailbox"]["PrimarySmtpAddress"] for u in self.users.values()
+                     if u["mailbox"] and str(u["mailbox"]["PrimarySmtpAddress"]).casefold()
+                     .endswith(domain)]
+        if addresses:
+            raise self._in_use(cmdlet, "accepted domain", record["Name"],
+                               f"{len(addresses)} recipient address(es)")
+        self._remove(cmdlet, self.accepted_domains, p["Identity"])
+        return [], []
 
     # -- users and mailboxes -----------------------------------------------------
 
