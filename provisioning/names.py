@@ -327,13 +327,14 @@ class DomainName(NameRule):
                 raise self.error(_("The %(label)s must be written in ASCII: give an "
                                    "internationalized domain in its xn-- form.")
                                  % {"label": self.shown_label}, "invalid_character")
-        try:
-            if value.endswith("."):
-                raise ValidationError("only one root dot")
-            self.validator(value)
-        except ValidationError:
-            raise self.error(_("Enter a valid domain name, such as contoso.com."),
-                             "invalid") from None
+        valid = not value.endswith(".")  # only one root dot
+        if valid:
+            try:
+                self.validator(value)
+            except ValidationError:
+                valid = False
+        if not valid:
+            raise self.error(_("Enter a valid domain name, such as contoso.com."), "invalid")
         if "." not in value:
             raise self.error(_("Enter a fully qualified domain name, such as contoso.com."),
                              "invalid")
