@@ -63,8 +63,17 @@ def _day_start(day):
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+class EventTypeField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.label
+
+
+class EventTypeFilter(django_filters.ModelChoiceFilter):
+    field_class = EventTypeField
+
+
 class EventFilterSet(django_filters.FilterSet):
-    event_type = django_filters.ModelChoiceFilter(queryset=EventType.objects.all(),
+    event_type = EventTypeFilter(queryset=EventType.objects.all(),
                                                   empty_label=_("Any type"), label=_("Type"))
     # Day bounds as a time range on occurred_at itself, which its indexes can serve (a
     # date cast of the column could not).

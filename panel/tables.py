@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
 from provisioning.models import Account, Customer, Event, Operation
+from provisioning.models.events import event_type_label
 
 STATUS_CLASS = {c.ENABLED: "ok", c.DISABLED: "warn", c.DELETED: "muted",
                 "queued": "info", "running": "info", "succeeded": "ok", "failed": "bad",
@@ -113,6 +114,12 @@ class EventTable(PanelTable):
         model = Event
         fields = ("occurred_at", "event_type", "customer", "actor", "data")
         empty_text = _("No events match.")
+
+    def render_event_type(self, value):
+        return event_type_label(value)
+
+    def value_event_type(self, value):
+        return value
 
     def render_data(self, value):
         return ", ".join(f"{k}: {v}" for k, v in value.items()) or "—"

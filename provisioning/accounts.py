@@ -8,6 +8,7 @@ events and the change log point at it."""
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from . import names, scoping
 from .models import Account, LoginName, Role
@@ -24,9 +25,9 @@ def peers_of(organization):
 
 def _check_role(role, actor, errors):
     if role not in PEER_ROLES:
-        errors["role"] = "Choose a peer role."
+        errors["role"] = _("Choose a peer role.")
     elif role not in scoping.assignable_roles(actor):
-        errors["role"] = "You can only give a role below your own."
+        errors["role"] = _("You can only give a role below your own.")
 
 
 def _clean_person(errors, email, first_name, last_name):
@@ -37,7 +38,8 @@ def _clean_person(errors, email, first_name, last_name):
 
 def _check_can_act_on(account, actor):
     if not scoping.outranks(actor, account):
-        raise PermissionDenied("You cannot change an account whose role is not below yours.")
+        raise PermissionDenied(_("You cannot change an account whose role is not below "
+                                 "yours."))
     ensure_writable(account.customer)
 
 
@@ -81,8 +83,8 @@ def update_peer(account, *, role=None, email="", first_name="", last_name="", ac
     email, first_name, last_name = _clean_person(errors, email, first_name, last_name)
     if account.role == Role.PRIMARY_ADMIN:
         if role not in (None, "", Role.PRIMARY_ADMIN):
-            errors["role"] = ("The primary administrator keeps its role; give another "
-                              "account a peer role instead.")
+            errors["role"] = _("The primary administrator keeps its role; give another "
+                               "account a peer role instead.")
         role = Role.PRIMARY_ADMIN
     else:
         _check_role(role, actor, errors)
@@ -113,7 +115,7 @@ def set_peer_password(account, password, *, actor):
 def remove_peer(account, *, actor):
     _check_can_act_on(account, actor)
     if account.role == Role.PRIMARY_ADMIN:
-        raise PermissionDenied("The primary administrator cannot be removed.")
+        raise PermissionDenied(_("The primary administrator cannot be removed."))
     account.user.is_active = False
     account.user.save(update_fields=["is_active"])
     return account

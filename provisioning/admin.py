@@ -6,6 +6,8 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from mptt.admin import MPTTModelAdmin
 
@@ -54,12 +56,14 @@ class CustomerAdmin(MPTTModelAdmin):
         # Customers are marked deleted, never removed.
         return False
 
-    @admin.action(description="Mark selected customers as deleted")
+    @admin.action(description=gettext_lazy("Mark selected customers as deleted"))
     def mark_deleted(self, request, queryset):
         for customer in queryset:
             services.delete_customer(customer, actor=request.user)
-        self.message_user(request, f"{queryset.count()} customer(s) marked deleted.",
-                          messages.SUCCESS)
+        count = queryset.count()
+        self.message_user(request, ngettext("%(count)s customer marked deleted.",
+                                            "%(count)s customers marked deleted.", count)
+                          % {"count": count}, messages.SUCCESS)
 
 
 class HostingSpaceQuotaInline(admin.TabularInline):
@@ -135,7 +139,7 @@ class OperationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the selected failed operations")
+    @admin.action(description=gettext_lazy("Retry the selected failed operations"))
     def retry_failed(self, request, queryset):
         retried, skipped = 0, []
         for operation in queryset:
@@ -144,7 +148,9 @@ class OperationAdmin(admin.ModelAdmin):
                 retried += 1
             except ValidationError as exc:
                 skipped.append(f"#{operation.pk}: {' '.join(exc.messages)}")
-        self.message_user(request, f"{retried} operation(s) sent again.", messages.SUCCESS)
+        self.message_user(request, ngettext("%(count)s operation sent again.",
+                                            "%(count)s operations sent again.", retried)
+                          % {"count": retried}, messages.SUCCESS)
         for message in skipped:
             self.message_user(request, message, messages.WARNING)
 
@@ -185,19 +191,22 @@ class LoginAdmin(UserAdmin):
         enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
         return super().get_queryset(request).annotate(two_factor_on=Exists(enrolled))
 
-    @admin.display(description="Two-factor", boolean=True, ordering="two_factor_on")
+    @admin.display(description=gettext_lazy("Two-factor"), boolean=True, ordering="two_factor_on")
     def two_factor(self, obj):
         return obj.two_factor_on
 
-    @admin.action(description="Reset two-factor authentication of the selected logins",
+    @admin.action(description=gettext_lazy("Reset two-factor authentication of the selected "
+                                       "logins"),
                   permissions=["change"])
     def reset_two_factor(self, request, queryset):
         """For a login whose authenticator and recovery codes are lost: it signs in with its
         password alone again, or enrols anew when the provider requires two-factor."""
         reset = [login for login in queryset if two_factor.reset(login, actor=request.user)]
-        self.message_user(request, f"Two-factor authentication reset for {len(reset)} "
-                                   f"login(s): {', '.join(u.username for u in reset) or '—'}.",
-                          messages.SUCCESS)
+        self.message_user(request, ngettext(
+            "Two-factor authentication reset for %(count)s login: %(logins)s.",
+            "Two-factor authentication reset for %(count)s logins: %(logins)s.", len(reset)) % {
+            "count": len(reset), "logins": ", ".join(u.username for u in reset) or "—"},
+            messages.SUCCESS)
 
 
 class ApiTokenCreationForm(forms.ModelForm):
@@ -256,11 +265,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         return TemplateResponse(request, "admin/provisioning/apitoken/created.html", {
-            **self.admin_site.each_context(request), "title": "API token created",
+            **self.admin_site.each_context(request), "title": _("API token created"),
             "token": request._new_api_token, "record": obj, "opts": self.model._meta})
 
-    @admin.action(description="Revoke the selected API tokens")
+    @admin.action(description=gettext_lazy("Revoke the selected API tokens"))
     def revoke(self, request, queryset):
         for token in queryset:
             tokens.revoke(token, actor=request.user)
-        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)
+        count = queryset.count()
+        self.message_user(request, ngettext("%(count)s token revoked.", "%(count)s tokens revoked.",
+                                            count) % {"count": count}, messages.SUCCESS)

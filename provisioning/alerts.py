@@ -20,6 +20,10 @@ an e-mail address and PROVIDER_ALERT_EMAIL get the day's figures.
 
 An e-mail names the operation, its customer and the plain-language error the Operations
 page shows — never a password, the operation's parameters or the backend log.
+
+Each e-mail is written in its recipient's language: the language of the panel account with
+that address (Account.language), else the panel's default (LANGUAGE_CODE). The error
+itself is shown as the journal recorded it.
 """
 
 import logging
@@ -32,7 +36,9 @@ from django.core import mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext_lazy
 
 from . import constants as c
 from . import metrics
@@ -45,6 +51,30 @@ ORGANIZATION_ROLES = (Role.PRIMARY_ADMIN, Role.PEER_FULL_ADMIN)
 UNFINISHED = (OperationState.QUEUED, OperationState.RUNNING)
 # A digest lists this many operations and counts the rest.
 DIGEST_LINES = 50
+# An operation's state within a sentence ("now queued", "3 succeeded").
+STATE_WORDS = {
+    OperationState.QUEUED: pgettext_lazy("operation state", "queued"),
+    OperationState.RUNNING: pgettext_lazy("operation state", "running"),
+    OperationState.SUCCEEDED: pgettext_lazy("operation state", "succeeded"),
+    OperationState.FAILED: pgettext_lazy("operation state", "failed"),
+    OperationState.CANCELLED: pgettext_lazy("operation state", "cancelled"),
+}
+
+
+def languages_of(addresses):
+    """{address: language} of the panel accounts with those addresses that chose a language
+    (an address shared by several accounts: the oldest account's choice)."""
+    found = {}
+    for email, language in Account.objects.filter(
+            user__is_active=True, user__email__in=addresses).exclude(language="").order_by(
+            "pk").values_list("user__email", "language"):
+        found.setdefault(email.strip(), language)
+    return found
+
+
+def in_language_of(languages, email):
+    """translation.override for the recipient's language, or the panel's default."""
+    return translation.override(languages.get(email) or settings.LANGUAGE_CODE)
 
 
 def due_alerts(now):
@@ -91,6 +121,7 @@ def send_operation_alerts(now=None):
             if (operation.pk, kind, email) not in told:
                 digests[email].append((operation, kind))
 
+    languages = languages_of(list(digests))
     sent = 0
     connection = mail.get_connection()
     try:
@@ -104,7 +135,9 @@ def send_operation_alerts(now=None):
                     OperationAlert.objects.bulk_create(
                         [OperationAlert(operation=operation, kind=kind, email=email)
                          for operation, kind in items])
-                    operations_message(email, items, now, connection).send()
+                    with in_language_of(languages, email):
+                        message = operations_message(email, items, now, connection)
+                    message.send()
             except IntegrityError:
                 continue  # a run beside this one told them first
             except Exception as exc:  # noqa: BLE001 - the next run tries again
@@ -128,6 +161,7 @@ def _item(operation, kind, now):
         "operation": operation,
         "kind": kind,
         "action": operation.action.replace("_", " "),
+        "state": STATE_WORDS.get(operation.state, operation.state),
         "who": who,
         "organization": organization,
         "waited": _duration(now - operation.requested),
@@ -139,18 +173,25 @@ def _item(operation, kind, now):
 def _duration(delta):
     minutes = int(delta.total_seconds() // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(minutes)s min") % {"minutes": minutes}
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
+    if hours < 48:
+        return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    days = hours // 24
+    return ngettext("%(days)s day", "%(days)s days", days) % {"days": days}
 
 
 def operations_message(email, items, now, connection=None):
     items = [_item(operation, kind, now) for operation, kind in items]
     organizations = sorted({item["organization"].name for item in items})
     count = len(items)
-    subject = (f"{count} operation{'s' if count > 1 else ''} "
-               f"need{'' if count > 1 else 's'} attention"
-               + (f" ({organizations[0]})" if len(organizations) == 1 else ""))
+    if len(organizations) == 1:
+        subject = ngettext("%(count)s operation needs attention (%(organization)s)",
+                           "%(count)s operations need attention (%(organization)s)",
+                           count) % {"count": count, "organization": organizations[0]}
+    else:
+        subject = ngettext("%(count)s operation needs attention",
+                           "%(count)s operations need attention", count) % {"count": count}
     body = render_to_string("alerts/operations.txt", {
         "items": items[:DIGEST_LINES], "more": count - DIGEST_LINES,
         "failed": sum(item["kind"] == AlertKind.FAILED for item in items),
@@ -180,7 +221,8 @@ def provider_summary(now):
             "action", "state").annotate(n=Count("pk")):
         finished[row["action"].replace("_", " ")][row["state"]] = row["n"]
     order = [OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]
-    lines = sorted((action, [(state, counts[state]) for state in order if state in counts])
+    lines = sorted((action, [(STATE_WORDS[state], counts[state]) for state in order
+                             if state in counts])
                    for action, counts in finished.items())
     failed_by_organization = list(Operation.objects.filter(
         state=OperationState.FAILED, finished__gte=since).order_by().values(
@@ -200,7 +242,7 @@ def provider_summary(now):
         "failed": sum(s.get(OperationState.FAILED, 0) for s in finished.values()),
         "failed_by_organization": failed_by_organization,
         "queued": queue["n"],
-        "oldest": _duration(now - queue["oldest"]) if queue["oldest"] else "",
+        "oldest": now - queue["oldest"] if queue["oldest"] else None,
         "waiting": waiting,
         "after_minutes": settings.OPERATION_ALERT_AFTER_MINUTES,
         "sign_ups": created.get(c.BUSINESS_ORGANIZATION, 0),
@@ -218,11 +260,11 @@ def send_provider_summary(now=None):
                  "PROVIDER_ALERT_EMAIL)")
         return 0
     figures = provider_summary(now)
-    subject = (f"{SUBJECT_PREFIX}Daily summary: {figures['failed']} failed, "
-               f"{figures['waiting']} waiting, {figures['sign_ups']} sign-up(s)")
-    body = render_to_string("alerts/provider_summary.txt", figures)
-    messages = [mail.EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
-                for address in addresses]
+    languages = languages_of(addresses)
+    messages = []
+    for address in addresses:
+        with in_language_of(languages, address):
+            messages.append(summary_message(address, figures))
     try:
         with mail.get_connection() as connection:
             sent = connection.send_messages(messages) or 0
@@ -233,3 +275,13 @@ def send_provider_summary(now=None):
         return 0
     metrics.alert_email("summary", "sent", sent)
     return sent
+
+
+def summary_message(address, figures):
+    """The daily summary to one address, in the active language."""
+    subject = _("Daily summary: %(failed)s failed, %(waiting)s waiting, %(sign_ups)s "
+                "sign-up(s)") % figures
+    oldest = _duration(figures["oldest"]) if figures["oldest"] is not None else ""
+    body = render_to_string("alerts/provider_summary.txt", {**figures, "oldest": oldest})
+    return mail.EmailMessage(SUBJECT_PREFIX + subject, body, settings.DEFAULT_FROM_EMAIL,
+                             [address])

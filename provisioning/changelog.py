@@ -21,13 +21,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from servers.models import Server, Service, VirtualServer
 from servicplans.models import FeatureType, HostingPlan, PlanFeature, ServicePlan
 
-from . import scoping
+from . import constants as c
+from . import scoping, two_factor
 from .models import Account, ApiToken, Customer, CustomerAsset, HostingSpace
 
 # Bookkeeping, not a change anyone made: the tree's internals (django-mptt), the name kept
@@ -83,12 +86,61 @@ def correlated():
 
 # --- Reading a page of entries ----------------------------------------------------------
 
-NOUNS = {Customer: "User", CustomerAsset: "Domain", HostingSpace: "Hosting space",
-         Account: "Panel account", User: "Login", TOTPDevice: "Authenticator app",
-         StaticDevice: "Recovery codes", ApiToken: "API token"}
-VERBS = {LogEntry.Action.CREATE: "Created", LogEntry.Action.UPDATE: "Changed",
-         LogEntry.Action.DELETE: "Deleted"}
-NOT_SHOWN = "(not shown)"
+# What each kind of object is called: in the Object column, and within a group's title.
+ORGANIZATION = (gettext_lazy("Organization"), pgettext_lazy("in a sentence", "organization"))
+NOUNS = {
+    Customer: (gettext_lazy("User"), pgettext_lazy("in a sentence", "user")),
+    CustomerAsset: (gettext_lazy("Domain"), pgettext_lazy("in a sentence", "domain")),
+    HostingSpace: (gettext_lazy("Hosting space"),
+                   pgettext_lazy("in a sentence", "hosting space")),
+    Account: (gettext_lazy("Panel account"), pgettext_lazy("in a sentence", "panel account")),
+    User: (gettext_lazy("Login"), pgettext_lazy("in a sentence", "login")),
+    TOTPDevice: (gettext_lazy("Authenticator app"),
+                 pgettext_lazy("in a sentence", "authenticator app")),
+    StaticDevice: (gettext_lazy("Recovery codes"),
+                   pgettext_lazy("in a sentence", "recovery codes")),
+    ApiToken: (gettext_lazy("API token"), pgettext_lazy("in a sentence", "API token")),
+}
+# A group's title: one whole phrase per action, so that a translation orders its words.
+TITLES = {
+    LogEntry.Action.CREATE: gettext_lazy("Created %(noun)s %(name)s"),
+    LogEntry.Action.UPDATE: gettext_lazy("Changed %(noun)s %(name)s"),
+    LogEntry.Action.DELETE: gettext_lazy("Deleted %(noun)s %(name)s"),
+}
+OTHER_TITLE = gettext_lazy("Logged %(noun)s %(name)s")
+NOT_SHOWN = gettext_lazy("(not shown)")
+
+# Labels of the fields a change log shows, by field name: the models' own field names are
+# not translatable (Django's auth.User's are, and need no entry here).
+FIELD_LABELS = {
+    "parent": gettext_lazy("Parent"),
+    "customer_type": gettext_lazy("Customer type"),
+    "name": gettext_lazy("Name"),
+    "upn": gettext_lazy("UPN"),
+    "status": gettext_lazy("Status"),
+    "service_plan": gettext_lazy("Service plan"),
+    "customer": gettext_lazy("Customer"),
+    "asset_type": gettext_lazy("Asset type"),
+    "hosting_plan": gettext_lazy("Hosting plan"),
+    "role": gettext_lazy("Role"),
+    "confirmed": gettext_lazy("Confirmed"),
+    "prefix": gettext_lazy("Prefix"),
+    "expires": gettext_lazy("Expires"),
+    "revoked": gettext_lazy("Revoked"),
+    two_factor.CHANGELOG_FIELD: gettext_lazy("Two-factor authentication"),
+}
+# Values stored by name, shown in the reader's language.
+VALUE_LABELS = {
+    "status": {c.ENABLED: gettext_lazy("Enabled"), c.DISABLED: gettext_lazy("Disabled"),
+               c.DELETED: gettext_lazy("Deleted")},
+    "asset_type": {c.PRIMARY_DOMAIN: gettext_lazy("Primary domain"),
+                   c.SECONDARY_DOMAIN: gettext_lazy("Secondary domain"),
+                   c.VANITY_DOMAIN: gettext_lazy("Vanity domain")},
+    two_factor.CHANGELOG_FIELD: {
+        "on": pgettext_lazy("two-factor authentication", "on"),
+        "setting up": pgettext_lazy("two-factor authentication", "setting up"),
+        "reset by the provider": gettext_lazy("reset by the provider")},
+}
 
 
 @dataclass
@@ -103,6 +155,8 @@ class Row:
     entry: LogEntry
     noun: str
     changes: list = field(default_factory=list)
+    noun_in_sentence: str = ""
+    is_organization: bool = False
 
 
 @dataclass
@@ -146,22 +200,23 @@ def empty(value):
     return value in (None, "None", "")
 
 
-def show(model_field, value, names):
+def show(model_field, value, names, key=None):
     if empty(value):
         return "—"
     value = str(value)
+    labels = VALUE_LABELS.get(key, {})
     if model_field is None:
-        return value
+        return str(labels.get(value, value))
     if model_field.many_to_one or model_field.one_to_one:
         related = model_field.related_model
         if is_named_by_pk(related):
-            return value
-        return names.get((related, value), NOT_SHOWN)
+            return str(labels.get(value, value))
+        return str(names.get((related, value), NOT_SHOWN))
     choices = dict((str(k), v) for k, v in model_field.flatchoices)
     if choices:
         return str(choices.get(value, value))
     if isinstance(model_field, models.BooleanField):
-        return {"True": "yes", "False": "no"}.get(value, value)
+        return {"True": _("yes"), "False": _("no")}.get(value, value)
     if isinstance(model_field, models.DateTimeField):
         try:
             moment = date_parser.parse(value)
@@ -199,11 +254,14 @@ def resolve_names(entries, lookups):
 
 def row_for(entry, organization, names):
     model = entry.content_type.model_class()
-    if model is Customer and str(entry.object_id) == str(organization.pk):
-        noun = "Organization"
+    is_organization = model is Customer and str(entry.object_id) == str(organization.pk)
+    if is_organization:
+        noun, in_sentence = ORGANIZATION
     else:
-        noun = NOUNS.get(model) or capfirst(entry.content_type.name)
-    row = Row(entry=entry, noun=noun)
+        noun, in_sentence = NOUNS.get(model) or (capfirst(entry.content_type.name),
+                                                 entry.content_type.name)
+    row = Row(entry=entry, noun=str(noun), noun_in_sentence=str(in_sentence),
+              is_organization=is_organization)
     if entry.action == LogEntry.Action.DELETE:
         return row
     for model_field, key, (old, new) in visible_fields(entry):
@@ -211,9 +269,10 @@ def row_for(entry, organization, names):
         if entry.action == LogEntry.Action.CREATE and (empty(new) or (
                 isinstance(model_field, models.BooleanField) and new == "False")):
             continue
-        label = capfirst(str(model_field.verbose_name)) if model_field else capfirst(key)
-        row.changes.append(Change(label, show(model_field, old, names),
-                                  show(model_field, new, names)))
+        label = FIELD_LABELS.get(key) or (
+            capfirst(str(model_field.verbose_name)) if model_field else capfirst(key))
+        row.changes.append(Change(str(label), show(model_field, old, names, key),
+                                  show(model_field, new, names, key)))
     return row
 
 
@@ -221,14 +280,18 @@ def title_of(rows):
     """The request's first change names it: the organization's creation is its sign-up."""
     first = min(rows, key=lambda row: row.entry.pk)
     entry = first.entry
-    if entry.action == LogEntry.Action.CREATE and first.noun == "Organization":
-        return f"Sign-up of {entry.object_repr}"
-    if entry.action == LogEntry.Action.CREATE and first.noun == "User":
-        return f"New user {entry.object_repr}"
-    title = f"{VERBS.get(entry.action, 'Logged')} {first.noun.lower()} {entry.object_repr}"
+    model = entry.content_type.model_class()
+    if entry.action == LogEntry.Action.CREATE and first.is_organization:
+        return _("Sign-up of %(name)s") % {"name": entry.object_repr}
+    if entry.action == LogEntry.Action.CREATE and model is Customer:
+        return _("New user %(name)s") % {"name": entry.object_repr}
+    title = TITLES.get(entry.action, OTHER_TITLE) % {"noun": first.noun_in_sentence,
+                                                     "name": entry.object_repr}
     others = len(rows) - 1
     if others:
-        title += f" and {others} more change{'s' if others > 1 else ''}"
+        title = ngettext("%(title)s and %(count)s more change",
+                         "%(title)s and %(count)s more changes", others) % {
+            "title": title, "count": others}
     return title
 
 
@@ -249,7 +312,7 @@ def readable(entries, organization, lookups):
         if not rows:
             continue
         newest = rows[0].entry
-        actor = newest.actor.get_username() if newest.actor else "the system"
+        actor = newest.actor.get_username() if newest.actor else _("the system")
         result.append(Group(title=title_of(rows), actor=actor, timestamp=newest.timestamp,
                             rows=sorted(rows, key=lambda row: row.entry.pk)))
     return result

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from servers.models import Service
 
@@ -273,9 +274,9 @@ def retry(operation, actor=None, secret=None):
     """Run a failed (or cancelled) operation again; steps already done are skipped."""
     operation = Operation.objects.select_for_update().get(pk=operation.pk)
     if operation.state not in (OperationState.FAILED, OperationState.CANCELLED):
-        raise ValidationError("Only a failed or cancelled operation can be retried.")
+        raise ValidationError(_("Only a failed or cancelled operation can be retried."))
     if operation.needs_secret and not secret:
-        raise ValidationError({"secret": "Enter a new password to retry this operation."})
+        raise ValidationError({"secret": _("Enter a new password to retry this operation.")})
     operation.state = OperationState.QUEUED
     operation.attempts = 0
     operation.last_error = ""

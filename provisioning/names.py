@@ -35,6 +35,9 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator, EmailValidator
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 def name_key(value):
@@ -58,17 +61,17 @@ def name_key(value):
 
 #: Unicode general categories refused in every name, with how a message calls them.
 REFUSED_CATEGORIES = {
-    "Cc": "a control character",
-    "Cf": "an invisible formatting character",
-    "Cs": "a surrogate code point",
-    "Co": "a private-use character",
-    "Cn": "an unassigned character",
-    "Zl": "a line separator",
-    "Zp": "a paragraph separator",
+    "Cc": gettext_lazy("a control character"),
+    "Cf": gettext_lazy("an invisible formatting character"),
+    "Cs": gettext_lazy("a surrogate code point"),
+    "Co": gettext_lazy("a private-use character"),
+    "Cn": gettext_lazy("an unassigned character"),
+    "Zl": gettext_lazy("a line separator"),
+    "Zp": gettext_lazy("a paragraph separator"),
 }
 
-STRIPPED = "Spaces and line breaks at either end are removed."
-INVISIBLE = "no control or invisible characters"
+STRIPPED = gettext_lazy("Spaces and line breaks at either end are removed.")
+INVISIBLE = gettext_lazy("no control or invisible characters")
 
 #: Scripts an organization name may mix (UTS #39's "highly restrictive" level): one script,
 #: or Latin with the scripts that Chinese, Japanese and Korean names are written in.
@@ -108,22 +111,29 @@ class NameRule:
     """One kind of name. Subclasses set the attributes and add `check()`."""
 
     kind = ""                # the key an API uses: "organization_name"
-    label = ""               # how messages call it: "organization name"
+    label = ""               # how messages call it in English: "organization name"
+    shown_label = ""         # the same, translated: gettext_lazy("organization name")
     max_length = 64
     required = True
     allowed = ""             # the characters it takes, as help texts and messages say
     note = ""                # what else the help text says
 
+    def _help_text(self):
+        optional = _("Optional. ") if not self.required else ""
+        return _("%(optional)s%(note)sAt most %(max_length)s characters: %(allowed)s. "
+                 "%(stripped)s") % {"optional": optional, "note": self.note,
+                                     "max_length": self.max_length, "allowed": self.allowed,
+                                     "stripped": STRIPPED}
+
     @property
     def help_text(self):
-        optional = "" if self.required else "Optional. "
-        return (f"{optional}{self.note}At most {self.max_length} characters: "
-                f"{self.allowed}. {STRIPPED}")
+        """Lazy: a form made at import time shows it in each request's language."""
+        return lazy(self._help_text, str)()
 
     def describe(self):
         """The rule as data, for an API's documentation or a client's own checks."""
         return {"kind": self.kind, "label": self.label, "max_length": self.max_length,
-                "required": self.required, "help_text": self.help_text}
+                "required": self.required, "help_text": str(self.help_text)}
 
     def error(self, message, code):
         return ValidationError(message, code=code)
@@ -133,7 +143,8 @@ class NameRule:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise self.error(f"The {self.label} must be text.", "invalid")
+            raise self.error(_("The %(label)s must be text.") % {"label": self.shown_label},
+                             "invalid")
         value = value.strip()
         # Long enough that not even NFC composition (at most four code points into one)
         # could bring it within the limit: refuse it before looking at every character.
@@ -142,27 +153,33 @@ class NameRule:
         for ch in value:
             what = REFUSED_CATEGORIES.get(unicodedata.category(ch))
             if what:
-                raise self.error(f"The {self.label} cannot contain {what} ({shown(ch)}).",
-                                 "forbidden_character")
+                raise self.error(_("The %(label)s cannot contain %(what)s (%(character)s).")
+                                 % {"label": self.shown_label, "what": what,
+                                    "character": shown(ch)}, "forbidden_character")
         value = unicodedata.normalize("NFC", value)
         if not value:
             if self.required:
-                raise self.error(f"The {self.label} is required.", "required")
+                raise self.error(_("The %(label)s is required.") % {
+                    "label": self.shown_label}, "required")
             return value
         if utf16_length(value) > self.max_length:
             raise self.too_long(utf16_length(value))
         return self.check(value)
 
     def too_long(self, length):
-        return self.error(f"The {self.label} can be at most {self.max_length} characters "
-                          f"long (it has {length}).", "max_length")
+        return self.error(_("The %(label)s can be at most %(max_length)s characters long "
+                            "(it has %(length)s).") % {"label": self.shown_label,
+                                                       "max_length": self.max_length,
+                                                       "length": length}, "max_length")
 
     def check(self, value):
         return value
 
     def refuse_character(self, ch):
-        return self.error(f"The {self.label} cannot contain {shown(ch)}: it may contain "
-                          f"{self.allowed}.", "invalid_character")
+        return self.error(_("The %(label)s cannot contain %(character)s: it may contain "
+                            "%(allowed)s.") % {"label": self.shown_label,
+                                               "character": shown(ch),
+                                               "allowed": self.allowed}, "invalid_character")
 
 
 class TextName(NameRule):
@@ -170,19 +187,22 @@ class TextName(NameRule):
     The directory client escapes what a DN needs escaped (escape_rdn), templates escape
     HTML, and CSV exports neutralise formulas, so none of those characters is refused."""
 
-    allowed = f"any letters, digits, punctuation, symbols and spaces, {INVISIBLE}"
+    allowed = gettext_lazy("any letters, digits, punctuation, symbols and spaces, no control "
+                           "or invisible characters")
 
 
 class DisplayName(TextName):
     """A user's display name: also its CN in the directory (at most 64 characters)."""
 
     kind, label = "display_name", "display name"
+    shown_label = gettext_lazy("display name")
 
 
 class PersonalName(TextName):
     """A first or last name (a user's givenName and sn, a panel account's names)."""
 
     kind, label = "personal_name", "name"
+    shown_label = gettext_lazy("name")
     required = False
 
 
@@ -190,8 +210,9 @@ class TokenName(TextName):
     """An API token's name: what a person reads to tell their tokens apart."""
 
     kind, label = "token_name", "token name"
+    shown_label = gettext_lazy("token name")
     max_length = 100
-    note = "Name it after the system that uses it. "
+    note = gettext_lazy("Name it after the system that uses it. ")
 
 
 class OrganizationName(NameRule):
@@ -213,16 +234,17 @@ class OrganizationName(NameRule):
     a DN would have to escape."""
 
     kind, label = "organization_name", "organization name"
+    shown_label = gettext_lazy("organization name")
     max_length = 52
     PUNCTUATION = " &',.-()!+#@_/"
-    allowed = ("letters of one script, digits, spaces and & ' , . - ( ) ! + # @ _ /, "
-               "beginning with a letter or a digit")
-    note = "Also its OU in the directory; it cannot be reused. "
+    allowed = gettext_lazy("letters of one script, digits, spaces and & ' , . - ( ) ! + # @ _ /, "
+                           "beginning with a letter or a digit")
+    note = gettext_lazy("Also its OU in the directory; it cannot be reused. ")
 
     def check(self, value):
         if not _is_letter_or_digit(value[0]):
-            raise self.error(f"The {self.label} must begin with a letter or a digit.",
-                             "invalid_start")
+            raise self.error(_("The %(label)s must begin with a letter or a digit.")
+                             % {"label": self.shown_label}, "invalid_start")
         for ch in value:
             category = unicodedata.category(ch)
             if not (category[0] in "LM" or category == "Nd" or ch in self.PUNCTUATION):
@@ -231,9 +253,10 @@ class OrganizationName(NameRule):
                           if unicodedata.category(ch) in ("Lu", "Ll", "Lt", "Lo")})
         if len(scripts) > 1 and not any(set(scripts) <= mix for mix in SCRIPT_MIXES):
             raise self.error(
-                f"The {self.label} mixes scripts ({', '.join(s.title() for s in scripts)}): "
-                "write it in one script, so that it cannot pass for another organization's "
-                "name.", "mixed_script")
+                _("The %(label)s mixes scripts (%(scripts)s): write it in one script, so that "
+                  "it cannot pass for another organization's name.")
+                % {"label": self.shown_label,
+                   "scripts": ", ".join(s.title() for s in scripts)}, "mixed_script")
         return value
 
 
@@ -243,17 +266,19 @@ class Login(NameRule):
     folding are one login (name_key)."""
 
     kind, label = "login", "login"
+    shown_label = gettext_lazy("login")
     max_length = 150
     CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@+")
-    allowed = "letters a-z, digits and . _ - @ +, beginning with a letter or a digit"
+    allowed = gettext_lazy("letters a-z, digits and . _ - @ +, beginning with a letter or a "
+                           "digit")
 
     def check(self, value):
         for ch in value:
             if ch not in self.CHARACTERS:
                 raise self.refuse_character(ch)
         if not value[0].isalnum():
-            raise self.error(f"The {self.label} must begin with a letter or a digit.",
-                             "invalid_start")
+            raise self.error(_("The %(label)s must begin with a letter or a digit.")
+                             % {"label": self.shown_label}, "invalid_start")
         return value
 
 
@@ -262,21 +287,22 @@ class UpnLocalPart(NameRule):
     it. An RFC 5322 dot-atom of a conservative ASCII set."""
 
     kind, label = "upn_local_part", "logon name"
+    shown_label = gettext_lazy("logon name")
     CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+'")
-    allowed = ("letters a-z, digits and . _ - + ' (no spaces), with a letter or a digit, "
-               "and no dot first, last or twice in a row")
-    note = "The part before the @, e.g. megan.bowen. "
+    allowed = gettext_lazy("letters a-z, digits and . _ - + ' (no spaces), with a letter or a "
+                           "digit, and no dot first, last or twice in a row")
+    note = gettext_lazy("The part before the @, e.g. megan.bowen. ")
 
     def check(self, value):
         for ch in value:
             if ch not in self.CHARACTERS:
                 raise self.refuse_character(ch)
         if value.startswith(".") or value.endswith(".") or ".." in value:
-            raise self.error(f"The {self.label} cannot begin or end with a dot, or have two "
-                             "dots in a row.", "invalid")
+            raise self.error(_("The %(label)s cannot begin or end with a dot, or have two "
+                               "dots in a row.") % {"label": self.shown_label}, "invalid")
         if not any(ch.isalnum() for ch in value):
-            raise self.error(f"The {self.label} needs at least one letter or digit.",
-                             "invalid")
+            raise self.error(_("The %(label)s needs at least one letter or digit.")
+                             % {"label": self.shown_label}, "invalid")
         return value
 
 
@@ -285,10 +311,11 @@ class DomainName(NameRule):
     stored in lower case without the root's trailing dot."""
 
     kind, label = "domain", "domain"
+    shown_label = gettext_lazy("domain")
     max_length = 253
-    allowed = ("a fully qualified domain name in ASCII (an internationalized one in its "
-               "xn-- form); stored in lower case")
-    note = "e.g. fabrikam.com. "
+    allowed = gettext_lazy("a fully qualified domain name in ASCII (an internationalized one in "
+                           "its xn-- form); stored in lower case")
+    note = gettext_lazy("e.g. fabrikam.com. ")
     validator = DomainNameValidator(accept_idna=False)
 
     def check(self, value):
@@ -297,18 +324,19 @@ class DomainName(NameRule):
             value = value[:-1]
         for ch in value:
             if not ch.isascii():
-                raise self.error(f"The {self.label} must be written in ASCII: give an "
-                                 "internationalized domain in its xn-- form.",
-                                 "invalid_character")
-        try:
-            if value.endswith("."):
-                raise ValidationError("only one root dot")
-            self.validator(value)
-        except ValidationError:
-            raise self.error("Enter a valid domain name, such as contoso.com.",
-                             "invalid") from None
+                raise self.error(_("The %(label)s must be written in ASCII: give an "
+                                   "internationalized domain in its xn-- form.")
+                                 % {"label": self.shown_label}, "invalid_character")
+        valid = not value.endswith(".")  # only one root dot
+        if valid:
+            try:
+                self.validator(value)
+            except ValidationError:
+                valid = False
+        if not valid:
+            raise self.error(_("Enter a valid domain name, such as contoso.com."), "invalid")
         if "." not in value:
-            raise self.error("Enter a fully qualified domain name, such as contoso.com.",
+            raise self.error(_("Enter a fully qualified domain name, such as contoso.com."),
                              "invalid")
         return value
 
@@ -317,16 +345,17 @@ class EmailAddress(NameRule):
     """An e-mail address for password resets (a panel account's, optional)."""
 
     kind, label = "email", "e-mail address"
+    shown_label = gettext_lazy("e-mail address")
     max_length = 254
     required = False
-    allowed = "an e-mail address such as someone@contoso.com"
-    validator = EmailValidator(message="Enter a valid e-mail address.")
+    allowed = gettext_lazy("an e-mail address such as someone@contoso.com")
+    validator = EmailValidator(message=gettext_lazy("Enter a valid e-mail address."))
 
     def check(self, value):
         try:
             self.validator(value)
         except ValidationError:
-            raise self.error("Enter a valid e-mail address, such as someone@contoso.com.",
+            raise self.error(_("Enter a valid e-mail address, such as someone@contoso.com."),
                              "invalid") from None
         return value
 

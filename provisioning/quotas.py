@@ -43,6 +43,8 @@ from django.db.models import (
     When,
     prefetch_related_objects,
 )
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from servicplans.features import as_megabytes, mailbox_megabytes
 from servicplans.models import HostingPlanQuota, PlanFeature, QuotaName
@@ -298,14 +300,33 @@ def _chain(customer):
     return chain
 
 
-def _whose(space, customer, chain):
-    """Whose limit it is, as the one who asked sees it: its own, its organization's
-    reseller's, or a reseller further up (named, since a reseller can also ask)."""
-    if space.customer_id == customer.pk:
-        return "organization's" if customer.is_organization else "reseller's"
-    if customer.is_organization and space.customer_id == chain[1]:
-        return "reseller's"
-    return f"reseller {space.customer.name}'s"
+# A quota as a refusal names it within a sentence (the English one in lower case).
+QUOTA_NOUNS = {
+    QuotaName.ORGANIZATIONS: pgettext_lazy("quota", "organizations"),
+    QuotaName.USERS: pgettext_lazy("quota", "users"),
+    QuotaName.MAILBOXES: pgettext_lazy("quota", "mailboxes"),
+    QuotaName.DOMAINS: pgettext_lazy("quota", "domains"),
+    QuotaName.MAILBOX_DISK_MB: pgettext_lazy("quota", "mailbox disk space (mb)"),
+    QuotaName.SECURITY_GROUPS: pgettext_lazy("quota", "security groups"),
+}
+assert set(QUOTA_NOUNS) == set(QuotaName), "every quota needs a noun"
+
+
+def _reached(space, customer, chain, figures):
+    """The refusal, naming whose limit it is as the one who asked sees it: its own, its
+    organization's reseller's, or a reseller further up (named, since a reseller can also
+    ask). One whole sentence each, so that a translation can word each its own way."""
+    if space.customer_id == customer.pk and customer.is_organization:
+        message = _("The organization's quota for %(quota)s is reached: %(used)s of "
+                    "%(limit)s used, %(amount)s more requested.")
+    elif space.customer_id == customer.pk or (customer.is_organization
+                                              and space.customer_id == chain[1]):
+        message = _("The reseller's quota for %(quota)s is reached: %(used)s of %(limit)s "
+                    "used, %(amount)s more requested.")
+    else:
+        message = _("The reseller %(reseller)s's quota for %(quota)s is reached: %(used)s of "
+                    "%(limit)s used, %(amount)s more requested.")
+    return message % {**figures, "reseller": space.customer.name}
 
 
 def reserve_many(customer, requests):
@@ -330,7 +351,8 @@ def reserve_many(customer, requests):
     if own is None:
         if not requests:
             return None
-        raise ValidationError(f"{customer} has no hosting space, so it has no quotas to use.")
+        raise ValidationError(_("%(customer)s has no hosting space, so it has no quotas to "
+                                "use.") % {"customer": customer})
     # The customer's own limits first, then upwards: the nearest limit reached is named.
     for customer_id in chain:
         space = spaces.get(customer_id)
@@ -345,9 +367,9 @@ def reserve_many(customer, requests):
                 holders = _holders(space.customer)
             used = USAGE[quota](space, holders)
             if used + amount > limit:
-                label = QuotaName(quota).label
-                message = (f"The {_whose(space, customer, chain)} quota for {label.lower()} "
-                           f"is reached: {used} of {limit} used, {amount} more requested.")
+                message = _reached(space, customer, chain, {
+                    "quota": QUOTA_NOUNS[QuotaName(quota)], "used": used, "limit": limit,
+                    "amount": amount})
                 raise quota_error(message, field, quota=quota, used=used, limit=limit,
                                   requested=amount, customer=space.customer_id)
     return own
@@ -381,7 +403,9 @@ def check_plan(space, hosting_plan, field=None):
             continue
         used = USAGE[quota](space, holders)
         if used > limit:
-            message = (f"{quota.label}: the plan {hosting_plan.name} allows {limit}, "
-                       f"{space.customer.name} uses {used}.")
+            message = _("%(quota)s: the plan %(plan)s allows %(limit)s, %(customer)s uses "
+                        "%(used)s.") % {"quota": quota.label, "plan": hosting_plan.name,
+                                        "limit": limit, "customer": space.customer.name,
+                                        "used": used}
             raise quota_error(message, field, quota=quota.value, used=used, limit=limit,
                               requested=0, customer=space.customer_id)

@@ -7,6 +7,7 @@ role does not allow is refused (403)."""
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import constants as c
@@ -95,7 +96,8 @@ def can(user, permission):
 
 def require(user, permission):
     if not can(user, permission):
-        raise PermissionDenied(f"Your role does not allow {permission}.")
+        raise PermissionDenied(_("Your role does not allow %(permission)s.")
+                               % {"permission": permission})
 
 
 def outranks(user, account):

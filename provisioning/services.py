@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from servicplans.models import HostingPlan, HostingPlanQuota, QuotaName, ServicePlan
 
@@ -27,8 +29,8 @@ from .models import (
 from .models.customers import domain_in_use, organization_exists
 from .names import clean_field, name_key
 
-SUSPENDED_MESSAGE = ("{org} is suspended: nothing can be changed until its reseller "
-                     "resumes it. Its data can still be viewed.")
+SUSPENDED_MESSAGE = gettext_lazy("%(org)s is suspended: nothing can be changed until its "
+                                 "reseller resumes it. Its data can still be viewed.")
 
 
 def ensure_writable(organization):
@@ -36,11 +38,11 @@ def ensure_writable(organization):
     available). Only its reseller's resume and delete go through."""
     organization = organization.organization or organization
     if organization.status_id == c.DISABLED:
-        raise ValidationError(SUSPENDED_MESSAGE.format(org=organization.name),
+        raise ValidationError(SUSPENDED_MESSAGE % {"org": organization.name},
                               code="suspended")
     if organization.is_deleted:
-        raise ValidationError(f"{organization.name} is deleted: nothing can be changed.",
-                              code="deleted")
+        raise ValidationError(_("%(org)s is deleted: nothing can be changed.")
+                              % {"org": organization.name}, code="deleted")
 
 
 def record_event(customer, event_type, actor=None, **data):
@@ -114,7 +116,7 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
     errors = {}
 
     if reseller.customer_type_id != c.RESELLER_ORGANIZATION or reseller.is_deleted:
-        errors["reseller"] = "Organizations can only be signed up under an active reseller."
+        errors["reseller"] = _("Organizations can only be signed up under an active reseller.")
     name = clean_field(errors, "name", names.ORGANIZATION_NAME, name)
     if name is not None and Customer.objects.organizations().named(name).exists():
         errors["name"] = organization_exists(name)
@@ -129,13 +131,14 @@ def sign_up_organization(*, reseller, name, primary_domain, admin_username, admi
     except ValidationError as exc:
         errors["admin_password"] = exc.messages
     if not isinstance(hosting_plan, HostingPlan) or not hosting_plan.is_active:
-        errors["hosting_plan"] = "Choose an active hosting plan."
+        errors["hosting_plan"] = _("Choose an active hosting plan.")
     elif "reseller" not in errors and not sellable_hosting_plans(reseller).filter(
             pk=hosting_plan.pk).exists():
-        errors["hosting_plan"] = f"{reseller.name} does not sell the plan {hosting_plan.name}."
+        errors["hosting_plan"] = _("%(reseller)s does not sell the plan %(plan)s.") % {
+            "reseller": reseller.name, "plan": hosting_plan.name}
     service_plans = list(service_plans)
     if any(not isinstance(p, ServicePlan) or not p.is_active for p in service_plans):
-        errors["service_plans"] = "Only active service plans can be made available."
+        errors["service_plans"] = _("Only active service plans can be made available.")
     if errors:
         raise ValidationError(errors)
 
@@ -233,15 +236,14 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
     domain = clean_field(errors, "domain", names.DOMAIN, domain)
     if domain is not None and not organization.assets.filter(name=domain).exclude(
             status_id=c.DELETED).exists():
-        errors["domain"] = "Choose one of the organization's domains."
+        errors["domain"] = _("Choose one of the organization's domains.")
     upn = f"{local_part}@{domain}"
     if "local_part" not in errors and "domain" not in errors and Customer.objects.filter(
             upn__iexact=upn).exists():
-        errors["local_part"] = f"The logon name {upn} is already in use."
+        errors["local_part"] = logon_name_in_use(upn)
     if service_plan is not None and not organization.available_service_plans.filter(
             pk=service_plan.pk, is_active=True).exists():
-        errors["service_plan"] = (f"'{service_plan}' is not one of the organization's "
-                                  "available service plans.")
+        errors["service_plan"] = not_available(service_plan)
     try:
         password_validation.validate_password(password or "")
     except ValidationError as exc:
@@ -262,14 +264,22 @@ def create_user(organization, *, display_name, local_part, domain, password, ser
         with transaction.atomic():
             user.save()
     except IntegrityError:
-        raise ValidationError({"local_part": f"The logon name {upn} is already in use."}) \
-            from None
+        raise ValidationError({"local_part": logon_name_in_use(upn)}) from None
     record_event(user, c.CREATED, actor, upn=upn, display_name=display_name)
     if service_plan is not None:
         record_event(user, c.PLAN_SIGNUP, actor, service_plan=service_plan.name)
     journal.enqueue(user, "provision_user", actor, secret=password, given_name=given_name,
                     surname=surname)
     return user
+
+
+def logon_name_in_use(upn):
+    return _("The logon name %(upn)s is already in use.") % {"upn": upn}
+
+
+def not_available(service_plan):
+    return _("'%(plan)s' is not one of the organization's available service plans.") % {
+        "plan": service_plan}
 
 
 def _locked(customer):
@@ -300,12 +310,12 @@ def set_enabled(customer, enabled, actor=None):
     """Disable or enable a user, or suspend/resume a whole organization (all its users)."""
     customer = _locked(customer)
     if customer.is_deleted:
-        raise ValidationError("A deleted customer cannot be enabled or disabled.")
+        raise ValidationError(_("A deleted customer cannot be enabled or disabled."))
     if customer.is_user:
         ensure_writable(customer.organization)
     if enabled and customer.is_user and customer.parent.status_id != c.ENABLED:
-        raise ValidationError("The organization is suspended: resume it before enabling "
-                              "one of its users.")
+        raise ValidationError(_("The organization is suspended: resume it before enabling "
+                                "one of its users."))
     status = c.ENABLED if enabled else c.DISABLED
     if customer.status_id == status:
         return customer
@@ -329,7 +339,7 @@ def reset_password(user, password, actor=None):
     except ValidationError as exc:
         errors["password"] = exc.messages
     if not user.is_user:
-        errors["password"] = "Only users have a directory password."
+        errors["password"] = _("Only users have a directory password.")
     if errors:
         raise ValidationError(errors)
     journal.enqueue(user, "reset_password", actor, secret=password)
@@ -349,8 +359,7 @@ def change_plan(user, service_plan, actor=None):
     user = _locked(user)
     if service_plan is not None and not organization.available_service_plans.filter(
             pk=service_plan.pk, is_active=True).exists():
-        raise ValidationError({"service_plan": f"'{service_plan}' is not one of the "
-                                               "organization's available service plans."})
+        raise ValidationError({"service_plan": not_available(service_plan)})
     old = user.service_plan
     if old == service_plan:
         return user
@@ -378,7 +387,7 @@ def add_domain(organization, name, asset_type=c.SECONDARY_DOMAIN, actor=None):
     ensure_writable(organization)
     errors = {}
     if asset_type not in (c.SECONDARY_DOMAIN, c.VANITY_DOMAIN):
-        errors["asset_type"] = "Only secondary and vanity domains can be added."
+        errors["asset_type"] = _("Only secondary and vanity domains can be added.")
     name = _check_domain(name, errors, "name")
     if errors:
         raise ValidationError(errors)
@@ -403,22 +412,24 @@ def change_hosting_plan(organization, hosting_plan, actor=None):
     naming the first quota that would be exceeded (the space's own overrides stay)."""
     ensure_writable(organization)
     if not organization.is_organization:
-        raise ValidationError("Only an organization's hosting plan can be changed here.")
+        raise ValidationError(_("Only an organization's hosting plan can be changed here."))
     if not isinstance(hosting_plan, HostingPlan) or not sellable_hosting_plans(
             organization.parent).filter(pk=hosting_plan.pk).exists():
-        raise ValidationError({"hosting_plan": f"{organization.parent.name} does not sell "
-                                               f"the plan {hosting_plan}."})
+        raise ValidationError({"hosting_plan": _("%(reseller)s does not sell the plan "
+                                                 "%(plan)s.") % {
+            "reseller": organization.parent.name, "plan": hosting_plan}})
     # The lock order of every quota path: the spaces from the top of the tree down.
     space = quotas.reserve_many(organization, {})
     if space is None:
-        raise ValidationError(f"{organization.name} has no hosting space.")
+        raise ValidationError(_("%(org)s has no hosting space.") % {"org": organization.name})
     old = space.hosting_plan
     if old.pk == hosting_plan.pk:
         return space
     if hosting_plan.virtual_server_id != old.virtual_server_id:
         # The organization's OU, users and mailboxes live on the old plan's servers.
-        raise ValidationError({"hosting_plan": f"The plan {hosting_plan.name} runs on other "
-                                               "servers than the organization's."})
+        raise ValidationError({"hosting_plan": _("The plan %(plan)s runs on other servers "
+                                                 "than the organization's.") % {
+            "plan": hosting_plan.name}})
     quotas.check_plan(space, hosting_plan, field="hosting_plan")
     space.hosting_plan = hosting_plan
     space.name = space_name(organization, hosting_plan)

@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import names, scoping
 from .models import ApiToken
@@ -46,15 +47,16 @@ def check(owner, *, name, expires=None, made_with=None):
     name = clean_field(errors, "name", names.TOKEN_NAME, name)
     now = timezone.now()
     if expires is not None and expires <= now:
-        errors["expires"] = "The expiry must be in the future."
+        errors["expires"] = _("The expiry must be in the future.")
     elif expires is not None and expires > now + MAX_LIFETIME:
-        errors["expires"] = "A token can live at most ten years."
+        errors["expires"] = _("A token can live at most ten years.")
     elif made_with is not None and made_with.expires is not None and (
             expires is None or expires > made_with.expires):
-        errors["expires"] = ("A token made with an expiring token must expire no later "
-                             f"than it does ({made_with.expires:%Y-%m-%d %H:%M} UTC).")
+        errors["expires"] = _("A token made with an expiring token must expire no later "
+                              "than it does (%(expires)s UTC).") % {
+            "expires": f"{made_with.expires:%Y-%m-%d %H:%M}"}
     if owner is None or not owner.is_active:
-        errors["user"] = "Choose an active login."
+        errors["user"] = _("Choose an active login.")
     if errors:
         raise ValidationError(errors)
     return name
@@ -65,8 +67,8 @@ def create(owner, *, name, expires=None, actor, made_with=None):
     """A new token of `owner`; returns (ApiToken, the token in clear — shown once).
     `made_with` is the token the request came with, if any."""
     if not _may_manage(owner, actor):
-        raise PermissionDenied("Only the login itself, or provider staff, can make its "
-                               "API tokens.")
+        raise PermissionDenied(_("Only the login itself, or provider staff, can make its "
+                                 "API tokens."))
     name = check(owner, name=name, expires=expires, made_with=made_with)
     while True:
         prefix, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
@@ -86,8 +88,8 @@ def revoke(token, *, actor):
     """Revoke a token for good (it stays listed, marked revoked)."""
     token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
     if not _may_manage(token.user, actor):
-        raise PermissionDenied("Only the login itself, or provider staff, can revoke its "
-                               "API tokens.")
+        raise PermissionDenied(_("Only the login itself, or provider staff, can revoke its "
+                                 "API tokens."))
     if token.revoked is None:
         token.revoked = timezone.now()
         token.save(update_fields=["revoked"])

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -22,7 +23,8 @@ RECOVERY_NAME = "Recovery codes"
 # The change-log field of a login whose second factor the provider removed.
 CHANGELOG_FIELD = "two-factor authentication"
 
-WRONG_CODE = "That code is not right. Check your device's clock and try the current code."
+WRONG_CODE = gettext_lazy("That code is not right. Check your device's clock and try the "
+                          "current code.")
 
 VERIFY = "verify"
 ENROL = "enrol"
@@ -94,7 +96,7 @@ def confirm_authenticator(user, code):
 def renew_recovery_codes(user):
     """New recovery codes in place of the old ones, which stop working."""
     if not is_enrolled(user):
-        raise ValidationError("Set up an authenticator app first.")
+        raise ValidationError(gettext_lazy("Set up an authenticator app first."))
     return _new_recovery_codes(user)
 
 

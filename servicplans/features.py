@@ -11,6 +11,7 @@ directory attribute; anything else is refused when it is saved."""
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 TRUE = {"true", "1", "yes", "on", "enabled"}
 FALSE = {"false", "0", "no", "off", "disabled"}
@@ -22,27 +23,29 @@ def as_bool(value):
         return True
     if text in FALSE:
         return False
-    raise ValidationError(f"'{value}' is not a yes/no value (use true or false).")
+    raise ValidationError(_("'%(value)s' is not a yes/no value (use true or false).")
+                          % {"value": value})
 
 
 def as_int(value):
     try:
         return int(str(value).strip())
     except ValueError:
-        raise ValidationError(f"'{value}' is not a whole number.") from None
+        raise ValidationError(_("'%(value)s' is not a whole number.") % {"value": value}) \
+            from None
 
 
 def as_megabytes(value):
     number = as_int(value)
     if number <= 0:
-        raise ValidationError("A mailbox size is a positive number of megabytes.")
+        raise ValidationError(_("A mailbox size is a positive number of megabytes."))
     return number
 
 
 def as_text(value):
     text = str(value)
     if not text or any(ord(ch) < 32 for ch in text):
-        raise ValidationError("Enter a value without control characters.")
+        raise ValidationError(_("Enter a value without control characters."))
     return text
 
 
@@ -110,10 +113,12 @@ REGISTRY = {"mail": MAIL, "properties": PROPERTIES, "options": OPTIONS}
 def mapping_for(parent_node, native_attribute):
     mapping = REGISTRY.get(parent_node, {}).get(native_attribute)
     if mapping is None:
-        known = ", ".join(sorted(REGISTRY.get(parent_node, {}))) or "none"
+        known = ", ".join(sorted(REGISTRY.get(parent_node, {}))) or _("none")
         raise ValidationError(
-            {"native_attribute": f"'{native_attribute}' is not a known {parent_node} "
-                                 f"attribute. Known ones: {known}."})
+            {"native_attribute": _("'%(attribute)s' is not a known %(node)s attribute. Known "
+                                   "ones: %(known)s.") % {"attribute": native_attribute,
+                                                          "node": parent_node,
+                                                          "known": known}})
     return mapping
 
 

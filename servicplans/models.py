@@ -54,9 +54,10 @@ class QuotaLimit(models.Model):
 
     def clean(self):
         if self.unlimited and self.limit is not None:
-            raise ValidationError({"limit": "Leave the limit empty when the quota is unlimited."})
+            raise ValidationError(
+                {"limit": _("Leave the limit empty when the quota is unlimited.")})
         if not self.unlimited and self.limit is None:
-            raise ValidationError({"limit": "Give a limit or tick 'unlimited'."})
+            raise ValidationError({"limit": _("Give a limit or tick 'unlimited'.")})
 
 
 class HostingPlanQuota(QuotaLimit):

@@ -3,6 +3,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import translation
 
 from provisioning.directory import DirectoryClient
 from provisioning.models import Customer
@@ -12,6 +13,16 @@ from tests.support.worker import CeleryWorker
 from tests.support.wsman_server import WSManServer
 
 pytest_plugins = ["tests.support.samba_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in the panel's default language: a request in German (the test
+    client runs it in this thread) leaves German active, and the services' messages follow
+    the active language."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -55,4 +55,4 @@ class Account(models.Model):
 
     def clean(self):
         if self.role != Role.PROVIDER_STAFF and not self.customer_id:
-            raise ValidationError({"customer": "Only provider staff can have no customer."})
+            raise ValidationError({"customer": _("Only provider staff can have no customer.")})

@@ -1,6 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from mptt.managers import TreeManager
 from mptt.models import MPTTModel, TreeForeignKey
 from mptt.querysets import TreeQuerySet
@@ -131,8 +133,8 @@ class Customer(MPTTModel):
             models.UniqueConstraint(fields=["name_key"],
                                     condition=models.Q(customer_type=c.BUSINESS_ORGANIZATION),
                                     name="organization_name_key_unique",
-                                    violation_error_message="An organization with this name "
-                                                            "already exists."),
+                                    violation_error_message=gettext_lazy(
+                                        "An organization with this name already exists.")),
             models.UniqueConstraint(fields=["tree_id"], condition=models.Q(level=0),
                                     name="customer_one_root_per_tree"),
         ]
@@ -190,8 +192,9 @@ class Customer(MPTTModel):
         parent_type = self.parent.customer_type_id if self.parent_id else None
         allowed = c.ALLOWED_PARENTS.get(self.customer_type_id, set())
         if self.customer_type_id and parent_type not in allowed:
-            errors["parent"] = (f"A {self.customer_type_id} cannot sit under "
-                                f"{parent_type or 'the top of the tree'}.")
+            errors["parent"] = _("A %(type)s cannot sit under %(parent)s.") % {
+                "type": self.customer_type_id,
+                "parent": parent_type or _("the top of the tree")}
         # The same rules as the services' (provisioning.names); the name is kept as cleaned.
         rule = names.ORGANIZATION_NAME if self.is_organization else names.DISPLAY_NAME
         try:
@@ -204,8 +207,9 @@ class Customer(MPTTModel):
                 errors["name"] = organization_exists(self.name)
         if self.service_plan_id and self.customer_type_id == c.BUSINESS_USER and self.parent_id:
             if not self.parent.available_service_plans.filter(pk=self.service_plan_id).exists():
-                errors["service_plan"] = (f"'{self.service_plan}' is not one of the "
-                                          "organization's available service plans.")
+                errors["service_plan"] = _("'%(plan)s' is not one of the organization's "
+                                           "available service plans.") % {
+                    "plan": self.service_plan}
         if errors:
             raise ValidationError(errors)
 
@@ -217,7 +221,7 @@ class Customer(MPTTModel):
 
 
 def organization_exists(name):
-    return f"An organization named '{name}' already exists."
+    return _("An organization named '%(name)s' already exists.") % {"name": name}
 
 
 class HostingSpace(models.Model):
@@ -268,7 +272,7 @@ class HostingSpaceQuota(QuotaLimit):
 
 
 def domain_in_use(domain):
-    return f"The domain {domain} is already in use."
+    return _("The domain %(domain)s is already in use.") % {"domain": domain}
 
 
 def validate_domain_name(value):

@@ -1,12 +1,34 @@
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from .. import constants as c
 from .customers import ReferenceType
+
+#: How a person reads each event type of the seed; the name stays the key (the API, the
+#: billing feed and CSV exports give the name). A type added later shows its name.
+EVENT_TYPE_LABELS = {
+    c.PLAN_CHANGE: _("Plan change"),
+    c.ASSET_ADDED: _("Domain added"),
+    c.PLAN_SIGNUP: _("Plan sign-up"),
+    c.EXCH_SERVICE_ADDED: _("Exchange service added"),
+    c.ADDRESS_LISTS_CREATED: _("Address lists created"),
+    c.PUBLIC_FOLDER_CREATED: _("Public folder created"),
+    c.EVENT_DISABLED: _("Disabled"),
+    c.EVENT_DELETED: _("Deleted"),
+    c.CREATED: _("Created"),
+}
+
+
+def event_type_label(name):
+    return EVENT_TYPE_LABELS.get(name, name)
 
 
 class EventType(ReferenceType):
-    pass
+    @property
+    def label(self):
+        return event_type_label(self.name)
 
 
 class AppendOnlyError(Exception):
@@ -55,6 +77,11 @@ class Event(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Events are append-only and cannot be deleted.")
+
+    @property
+    def event_type_label(self):
+        """The type as a person reads it, in the active language (no query)."""
+        return event_type_label(self.event_type_id)
 
 
 class EventSequence(models.Model):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from ..names import name_key
 
@@ -31,7 +32,7 @@ class LoginName(models.Model):
 
     @staticmethod
     def taken_message(username):
-        return f"The login '{username}' is already taken."
+        return _("The login '%(login)s' is already taken.") % {"login": username}
 
 
 def _saves_username(update_fields):
