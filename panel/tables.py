@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from provisioning import constants as c
 from provisioning.models import Account, Customer, Event, Operation
 from provisioning.models.events import event_type_label
+from provisioning.models.operations import action_label
 
 STATUS_CLASS = {c.ENABLED: "ok", c.DISABLED: "warn", c.DELETED: "muted",
                 "queued": "info", "running": "info", "succeeded": "ok", "failed": "bad",
@@ -145,7 +146,7 @@ class OperationTable(PanelTable):
         empty_text = _("No operations match.")
 
     def render_action(self, value):
-        return value.replace("_", " ")
+        return action_label(value)
 
     def render_state(self, value, record):
         return badge(record.state, record.get_state_display())

@@ -43,6 +43,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 from . import constants as c
 from . import metrics
 from .models import Account, AlertKind, Event, Operation, OperationAlert, OperationState, Role
+from .models.operations import action_label
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def _item(operation, kind, now):
     return {
         "operation": operation,
         "kind": kind,
-        "action": operation.action.replace("_", " "),
+        "action": action_label(operation.action),
         "state": STATE_WORDS.get(operation.state, operation.state),
         "who": who,
         "organization": organization,
@@ -219,7 +220,7 @@ def provider_summary(now):
     finished = defaultdict(dict)
     for row in Operation.objects.filter(finished__gte=since).order_by("state").values(
             "action", "state").annotate(n=Count("pk")):
-        finished[row["action"].replace("_", " ")][row["state"]] = row["n"]
+        finished[action_label(row["action"])][row["state"]] = row["n"]
     order = [OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED]
     lines = sorted((action, [(STATE_WORDS[state], counts[state]) for state in order
                              if state in counts])

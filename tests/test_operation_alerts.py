@@ -80,7 +80,7 @@ def test_one_failure_is_one_email_to_each_administrator(provisioned, conflict, m
     message = mailoutbox[0]
     assert message.subject == "[Hosted Organizations] 1 operation needs attention (Contoso)"
     assert listed(message) == [operation.pk]
-    assert "provision user: User clash (clash@contoso.example) — Contoso" in message.body
+    assert "Provision user: User clash (clash@contoso.example) — Contoso" in message.body
     assert "was not made by this panel" in message.body
     assert f"https://panel.example/organizations/{provisioned.pk}/operations/" in message.body
     no_secret_in(mailoutbox)
@@ -201,7 +201,7 @@ def test_the_provider_gets_a_daily_summary(provisioned, conflict, mailoutbox, se
     message = mailoutbox[0]
     assert message.subject == ("[Hosted Organizations] Daily summary: 2 failed, 0 waiting, "
                                "2 sign-up(s)")
-    assert "  provision user: 3 succeeded, 2 failed\n" in message.body
+    assert "  Provision user: 3 succeeded, 2 failed\n" in message.body
     assert "Now queued: 1 " in message.body  # Fabrikam's, not provisioned
     assert "Contoso: 2" in message.body
     assert "Organizations signed up: 2." in message.body
@@ -263,7 +263,7 @@ def test_alerts_go_out_through_smtp_and_wait_for_a_server_that_is_down(provision
         assert sender == "panel@provider.example" and len(rcpts) == 1
         assert f"To: {rcpts[0]}" in content
         assert "Subject: [Hosted Organizations] 1 operation needs attention (Contoso)" in content
-        assert f"#{operation.pk} provision user" in content
+        assert f"#{operation.pk} Provision user" in content
         assert SECRET not in content
     assert alerts.send_provider_summary() == 1
     assert smtp.messages[-1][1] == ["provider@panel.example"]

@@ -40,7 +40,7 @@ def test_dashboard_shows_quota_bars_events_and_open_operations(admin_client, dem
     for label in ("Users", "Mailboxes", "Domains", "Mailbox disk space (MB)"):
         assert label in page
     assert "3 <small>/ 25</small>" in page  # three demo users of 25
-    assert "Operations in flight or failed" in page and "provision_user" in page
+    assert "Operations in flight or failed" in page and "Provision user" in page
 
 
 class TestUserPages(ViewTestCases.PrimaryObjectViewTestCase):

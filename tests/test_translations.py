@@ -171,6 +171,24 @@ def test_event_types_and_change_log_words_are_translated():
             "Benutzer x geändert")
 
 
+def test_every_action_is_named_for_people_in_english_and_german(client, demo):
+    from provisioning.actions import ACTIONS
+    from provisioning.models.operations import ACTION_LABELS
+    from tests.support.views import login
+
+    assert set(ACTION_LABELS) == set(ACTIONS)
+    with translation.override("de"):
+        german = {key: str(label) for key, label in ACTION_LABELS.items()}
+    english = {key: str(label) for key, label in ACTION_LABELS.items()}
+    assert all(german[key] != english[key] for key in ACTIONS), german
+    # The operations page shows the name, never the journal's key.
+    login(client, PRIMARY)
+    page = client.get(f"/organizations/{demo.pk}/operations/",
+                      HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Benutzer bereitstellen" in page and "provision_user" not in page
+    assert "provision user" not in page
+
+
 # --- Alert e-mails in the recipient's language ---------------------------------------------
 
 

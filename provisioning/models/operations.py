@@ -14,6 +14,25 @@ class OperationState(models.TextChoices):
 
 FINISHED_STATES = (OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED)
 
+# What each action (provisioning.actions.ACTIONS) is called where people read it: the
+# panel, the admin and alert e-mails. The API and the journal keep the key.
+ACTION_LABELS = {
+    "provision_organization": _("Provision organization"),
+    "provision_user": _("Provision user"),
+    "rename_user": _("Rename user"),
+    "set_user_enabled": _("Enable or disable user"),
+    "set_organization_enabled": _("Suspend or resume organization"),
+    "reset_password": _("Reset password"),
+    "delete_user": _("Delete user"),
+    "change_plan": _("Change service plan"),
+    "add_domain": _("Add domain"),
+    "delete_organization": _("Delete organization"),
+}
+
+
+def action_label(action):
+    return ACTION_LABELS.get(action, action)
+
 
 class Operation(models.Model):
     """One journaled provisioning call: the intent (customer, action, parameters) and its
@@ -66,6 +85,10 @@ class Operation(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.action} {self.customer} ({self.state})"
+
+    @property
+    def action_label(self):
+        return action_label(self.action)
 
     @property
     def is_finished(self):
