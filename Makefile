@@ -67,7 +67,8 @@ bench: $(STAMP)
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/pages.py \
 	  --requests $(BENCH_REQUESTS) --write docs/performance.md
 	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed_scale.py --drop
+	$(MAKE) bench-provision
 
 # Provisioning through the whole pipeline against Samba (needs root).
 bench-provision: $(STAMP) system-packages
-	$(PY) bench/provision.py
+	$(PY) bench/provision.py --write docs/performance.md

@@ -4,7 +4,13 @@ function, journal, Redis, real Celery workers, ldap3 — and, in the same run ag
 Samba domain controller, issue the same LDAP operations from a bare ldap3 loop. Prints users
 per second for both and their ratio (target: the pipeline at 0.8x the bare loop or better).
 
-    python bench/provision.py [--users 1000] [--concurrency 3]
+    python bench/provision.py [--users 600] [--workers 1,2,4] [--write docs/performance.md]
+
+For each number of worker processes (each a Celery worker of concurrency 1, one LDAP
+connection each, as a provider scales out), the pipeline provisions the users into an
+organization of its own, and the bare loop runs with as many threads, each with its own
+connection. The ratio compares them at the same concurrency; where adding workers stops
+adding users per second, the DC (or this machine's cores) is the bottleneck.
 
 It starts its own Samba AD DC (needs root and Debian's samba packages), uses PostgreSQL
 (BENCH_DATABASE_URL, default: the local server's bench_panel database, recreated) and Redis.
@@ -44,8 +50,9 @@ def prepare_environment():
     conn.close()
 
 
-def platform(dc):
-    """An AD-only virtual server and plan, a reseller, and one organization."""
+def platform(dc, reseller=None, service_plan=None):
+    """An AD-only virtual server and plan and a reseller (made once), and a new
+    organization under it."""
     from provisioning import constants as c
     from provisioning import services
     from provisioning.models import Customer, HostingSpace
@@ -58,30 +65,38 @@ def platform(dc):
         ServicePlan,
     )
 
-    server = Server.objects.create(name="bench-dc", hostname=dc.host)
-    service = Service.objects.create(
-        server=server, kind="active_directory", name="bench AD", ldap_host=dc.host,
-        ldap_port=dc.ldaps_port, use_ssl=True, verify_ca=True,
-        ca_certificate=Path(dc.ca_file).read_text(), base_dn=dc.base_dn, bind_dn=dc.admin_dn,
-        bind_password=dc.admin_password)
-    vs = VirtualServer.objects.create(name="bench")
-    VirtualServerService.objects.create(virtual_server=vs, service=service)
-    plan = HostingPlan.objects.create(name="bench", virtual_server=vs)
-    for quota in ("organizations", "users", "mailboxes", "domains", "mailbox_disk_mb",
-                  "security_groups"):
-        HostingPlanQuota.objects.create(hosting_plan=plan, quota=quota, unlimited=True)
-    service_plan = ServicePlan.objects.create(name="bench")
-    PlanFeature.objects.create(service_plan=service_plan,
-                               feature_type=FeatureType.objects.get(name="ActiveSync"),
-                               value="0")
-    reseller = Customer.objects.create(name="Bench Reseller",
-                                       customer_type_id=c.RESELLER_ORGANIZATION)
-    HostingSpace.objects.create(customer=reseller, hosting_plan=plan, name="bench")
+    if reseller is None:
+        server = Server.objects.create(name="bench-dc", hostname=dc.host)
+        service = Service.objects.create(
+            server=server, kind="active_directory", name="bench AD", ldap_host=dc.host,
+            ldap_port=dc.ldaps_port, use_ssl=True, verify_ca=True,
+            ca_certificate=Path(dc.ca_file).read_text(), base_dn=dc.base_dn,
+            bind_dn=dc.admin_dn, bind_password=dc.admin_password)
+        vs = VirtualServer.objects.create(name="bench")
+        VirtualServerService.objects.create(virtual_server=vs, service=service)
+        # The reseller's plan grants organizations; an organization's plan cannot.
+        reseller_plan = HostingPlan.objects.create(name="bench reseller", virtual_server=vs)
+        plan = HostingPlan.objects.create(name="bench", virtual_server=vs)
+        for quota in ("organizations", "users", "mailboxes", "domains", "mailbox_disk_mb",
+                      "security_groups"):
+            HostingPlanQuota.objects.create(hosting_plan=reseller_plan, quota=quota,
+                                            unlimited=True)
+            if quota != "organizations":
+                HostingPlanQuota.objects.create(hosting_plan=plan, quota=quota, unlimited=True)
+        service_plan = ServicePlan.objects.create(name="bench")
+        PlanFeature.objects.create(service_plan=service_plan,
+                                   feature_type=FeatureType.objects.get(name="ActiveSync"),
+                                   value="0")
+        reseller = Customer.objects.create(name="Bench Reseller",
+                                           customer_type_id=c.RESELLER_ORGANIZATION)
+        HostingSpace.objects.create(customer=reseller, hosting_plan=reseller_plan,
+                                    name="bench")
+    tag = uuid.uuid4().hex[:6]
     org = services.sign_up_organization(
-        reseller=reseller, name=f"Bench {uuid.uuid4().hex[:6]}", primary_domain="bench.example",
-        admin_username="bench-admin", admin_password=PASSWORD, hosting_plan=plan,
-        service_plans=[service_plan])
-    return org, service_plan
+        reseller=reseller, name=f"Bench {tag}", primary_domain=f"bench-{tag}.example",
+        admin_username=f"bench-admin-{tag}", admin_password=PASSWORD,
+        hosting_plan=HostingPlan.objects.get(name="bench"), service_plans=[service_plan])
+    return org, service_plan, reseller
 
 
 def wait_all(timeout):
@@ -104,17 +119,20 @@ def pipeline(org, plan, users, timeout):
     start = time.monotonic()
     for i in range(users):
         services.create_user(org, display_name=f"Pipeline User {i}", local_part=f"p{i}",
-                             domain="bench.example", password=PASSWORD, service_plan=plan,
-                             given_name="Pipeline", surname=f"User {i}")
+                             domain=org.assets.get().name, password=PASSWORD,
+                             service_plan=plan, given_name="Pipeline", surname=f"User {i}")
     wait_all(timeout)
     elapsed = time.monotonic() - start
-    assert Operation.objects.filter(action="provision_user", state="succeeded").count() == users
+    assert Operation.objects.filter(customer__parent=org, action="provision_user",
+                                    state="succeeded").count() == users
     return elapsed
 
 
-def bare_loop(dc, users):
-    """The same LDAP operations as the pipeline's provision_user, from one ldap3 loop."""
+def bare_loop(dc, users, threads=1):
+    """The same LDAP operations as the pipeline's provision_user, from `threads` ldap3
+    loops, each with its own connection and its share of the users."""
     import ssl
+    from concurrent.futures import ThreadPoolExecutor
 
     import ldap3
     from ldap3.utils.conv import escape_filter_chars
@@ -123,43 +141,80 @@ def bare_loop(dc, users):
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=dc.ca_file)
     server = ldap3.Server(dc.host, port=dc.ldaps_port, use_ssl=True, tls=tls,
                           get_info=ldap3.NONE)
-    conn = ldap3.Connection(server, user=dc.admin_dn, password=dc.admin_password,
-                            auto_bind=True, raise_exceptions=True, check_names=False)
+
+    def connect():
+        return ldap3.Connection(server, user=dc.admin_dn, password=dc.admin_password,
+                                auto_bind=True, raise_exceptions=True, check_names=False)
+
+    conn = connect()
     root = f"OU=Microsoft Exchange Hosted Organizations,{dc.base_dn}"
-    org = f"OU=Bare {uuid.uuid4().hex[:6]},{root}"
+    tag = uuid.uuid4().hex[:6]
+    org = f"OU=Bare {tag},{root}"
     conn.add(org, ["top", "organizationalUnit"])
     group = f"CN=Bare,{org}"
     conn.add(group, ["top", "group"], {"groupType": "-2147483640",
                                        "sAMAccountName": f"bare{uuid.uuid4().hex[:8]}"})
+    conns = [connect() for _ in range(threads)]
+
+    def provision(worker):
+        conn = conns[worker]
+        for i in range(worker, users, threads):
+            sam, upn = f"b{i}x{uuid.uuid4().hex[:4]}", f"b{i}@bare-{tag}.example"
+            dn = f"CN={escape_rdn(f'Bare User {i}')},{org}"
+            conn.search(dc.base_dn, f"(sAMAccountName={escape_filter_chars(sam)})",
+                        attributes=["objectGUID"])
+            conn.search(org, f"(userPrincipalName={escape_filter_chars(upn)})",
+                        attributes=["objectGUID"])
+            conn.add(dn, ["top", "person", "organizationalPerson", "user"],
+                     {"sAMAccountName": sam, "userPrincipalName": upn,
+                      "userAccountControl": "514", "displayName": f"Bare User {i}",
+                      "givenName": "Bare", "sn": f"User {i}"})
+            conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE,
+                                             [f'"{PASSWORD}"'.encode("utf-16-le")])],
+                             "userAccountControl": [(ldap3.MODIFY_REPLACE, ["512"])]})
+            conn.modify(group, {"member": [(ldap3.MODIFY_ADD, [dn])]})
+            conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE,
+                        attributes=["objectGUID"])
+            conn.modify(dn, {"msExchOmaAdminWirelessEnable": [(ldap3.MODIFY_REPLACE, ["0"])]})
+
     start = time.monotonic()
-    for i in range(users):
-        sam, upn = f"b{i}x{uuid.uuid4().hex[:4]}", f"b{i}@bare.example"
-        dn = f"CN={escape_rdn(f'Bare User {i}')},{org}"
-        conn.search(dc.base_dn, f"(sAMAccountName={escape_filter_chars(sam)})",
-                    attributes=["objectGUID"])
-        conn.search(org, f"(userPrincipalName={escape_filter_chars(upn)})",
-                    attributes=["objectGUID"])
-        conn.add(dn, ["top", "person", "organizationalPerson", "user"],
-                 {"sAMAccountName": sam, "userPrincipalName": upn, "userAccountControl": "514",
-                  "displayName": f"Bare User {i}", "givenName": "Bare", "sn": f"User {i}"})
-        conn.modify(dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE,
-                                         [f'"{PASSWORD}"'.encode("utf-16-le")])],
-                         "userAccountControl": [(ldap3.MODIFY_REPLACE, ["512"])]})
-        conn.modify(group, {"member": [(ldap3.MODIFY_ADD, [dn])]})
-        conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["objectGUID"])
-        conn.modify(dn, {"msExchOmaAdminWirelessEnable": [(ldap3.MODIFY_REPLACE, ["0"])]})
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(provision, range(threads)))
     elapsed = time.monotonic() - start
-    conn.unbind()
+    for c in [conn, *conns]:
+        c.unbind()
     return elapsed
+
+
+def report(rows, users, machine):
+    lines = [
+        "## Provisioning: the pipeline against a bare ldap3 loop",
+        "",
+        f"Written by `bench/provision.py --users {users}` on {machine}. Each row: that many "
+        "Celery worker processes (concurrency 1, one LDAP connection each) provisioning the "
+        "users of one organization through the whole pipeline (service function, journal, "
+        "Redis, worker, ldap3), and the same LDAP operations from a bare loop with as many "
+        "threads and connections, against the same Samba AD DC.",
+        "",
+        "| workers | pipeline s | pipeline users/s | bare loop s | bare users/s | ratio |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for workers, pipeline_s, bare_s in rows:
+        lines.append(f"| {workers} | {pipeline_s:.1f} | {users / pipeline_s:.1f} | "
+                     f"{bare_s:.1f} | {users / bare_s:.1f} | "
+                     f"{bare_s / pipeline_s:.2f}x |")
+    return "\n".join(lines) + "\n"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=2,
-                        help="Celery worker processes (prefork)")
+    parser.add_argument("--users", type=int, default=600)
+    parser.add_argument("--workers", default="1,2,4",
+                        help="worker process counts to measure, comma-separated")
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--write", help="replace the provisioning section of this file")
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
 
     prepare_environment()
     import django
@@ -171,36 +226,49 @@ def main():
     from tests.support.worker import CeleryWorker
 
     call_command("migrate", verbosity=0)
-    print(f"Starting a Samba AD DC and {args.concurrency} Celery worker processes ...")
+    print("Starting a Samba AD DC ...")
     dc = SambaDC()
     dc.start()
-    worker = None
+    rows = []
     try:
-        org, plan = platform(dc)
         env = {k: os.environ[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL",
                                           "CELERY_BROKER_URL", "CELERY_QUEUE",
                                           "PROVISIONING_BACKEND", "LOG_LEVEL")}
-        worker = CeleryWorker(env, concurrency=args.concurrency, name="bench").start()
-        wait_all(120)  # the organization itself
-
-        print(f"Provisioning {args.users} users through the pipeline ...")
-        pipeline_seconds = pipeline(org, plan, args.users, args.timeout)
-        print(f"Issuing the same LDAP operations for {args.users} users from a bare loop ...")
-        bare_seconds = bare_loop(dc, args.users)
+        reseller = plan = None
+        for count in counts:
+            org, plan, reseller = platform(dc, reseller, plan)
+            workers = [CeleryWorker(env, concurrency=1, name=f"bench{n}").start()
+                       for n in range(count)]
+            try:
+                wait_all(120)  # the organization itself
+                print(f"{count} worker(s): {args.users} users through the pipeline ...")
+                pipeline_seconds = pipeline(org, plan, args.users, args.timeout)
+            finally:
+                for worker in workers:
+                    worker.stop()
+                    worker.remove_log()
+            print(f"{count} thread(s): the same LDAP operations from a bare loop ...")
+            bare_seconds = bare_loop(dc, args.users, threads=count)
+            rows.append((count, pipeline_seconds, bare_seconds))
+            print(f"  pipeline {args.users / pipeline_seconds:.1f} users/s, bare "
+                  f"{args.users / bare_seconds:.1f} users/s, ratio "
+                  f"{bare_seconds / pipeline_seconds:.2f}x (target >= 0.80x)")
     finally:
-        if worker is not None:
-            worker.stop()
-            worker.remove_log()
         dc.destroy()
 
-    pipeline_rate = args.users / pipeline_seconds
-    bare_rate = args.users / bare_seconds
+    import platform as host
+
+    machine = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} "
+               f"cores, Python {host.python_version()}")
+    text = report(rows, args.users, machine)
     print()
-    print(f"users                     {args.users}")
-    print(f"worker concurrency        {args.concurrency} (prefork, one LDAP connection each)")
-    print(f"pipeline                  {pipeline_seconds:8.1f} s  {pipeline_rate:7.1f} users/s")
-    print(f"bare ldap3 loop           {bare_seconds:8.1f} s  {bare_rate:7.1f} users/s")
-    print(f"ratio pipeline/bare       {pipeline_rate / bare_rate:8.2f}x  (target >= 0.80x)")
+    print(text)
+    if args.write:
+        path = Path(args.write)
+        current = path.read_text() if path.exists() else ""
+        marker = "## Provisioning: the pipeline against a bare ldap3 loop"
+        kept = current.split(marker, 1)[0].rstrip() + "\n\n" if current else ""
+        path.write_text(kept + text)
     return 0
 
 
