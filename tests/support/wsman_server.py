@@ -1094,6 +1094,9 @@ class FakeExchange:
             "AddressBookPolicy": policy or None,
             "HiddenFromAddressListsEnabled": False,
             "EmailAddressPolicyEnabled": True,
+            "ForwardingAddress": None,
+            "ForwardingSmtpAddress": None,
+            "DeliverToMailboxAndForward": False,
             **{name: "" for name in _CUSTOM_ATTRIBUTES},
         }
         user["cas"] = {
