@@ -69,6 +69,11 @@ organization_urls = [
     path("users/<int:user_id>/disable/", users.UserEnableView.as_view(enable=False),
          name="user_disable"),
     path("users/<int:user_id>/delete/", users.UserDeleteView.as_view(), name="user_delete"),
+    # Mail flow (issue #12).
+    path("users/<int:user_id>/addresses/", users.UserEmailAddressesView.as_view(),
+         name="user_addresses"),
+    path("users/<int:user_id>/forwarding/", users.UserForwardingView.as_view(),
+         name="user_forwarding"),
     path("domains/", organizations.DomainListView.as_view(), name="domains"),
     path("peers/", peers.PeerListView.as_view(), name="peers"),
     path("peers/new/", peers.PeerCreateView.as_view(), name="peer_create"),

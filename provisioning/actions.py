@@ -513,6 +513,66 @@ class DeleteOrganization(Action):
                      lambda d=domain: exchange.remove_accepted_domain(d))
 
 
+# --- Mail flow: a mailbox's e-mail addresses and its forwarding (issue #12) ---------------
+
+
+def _mailbox_identity(ctx):
+    """The user's directory GUID, once its mailbox can be changed; None (noted) when the
+    plan has no Exchange."""
+    if ctx.exchange is None:
+        ctx.note("mailbox", "skipped", "the organization's plan has no Exchange service")
+        return None
+    return ctx.guid()
+
+
+class SetEmailAddresses(Action):
+    """Sends the mailbox's complete list of SMTP addresses as the panel holds it now (the
+    primary one, the logon name, the additional ones), so a retry, or an older operation
+    run after a newer one, never brings back an address that was removed."""
+
+    def run(self, ctx):
+        from .services import mail_addresses_of
+
+        identity = _mailbox_identity(ctx)
+        if identity is None:
+            return
+        user = ctx.customer
+        primary, additional = mail_addresses_of(user)
+        ctx.step("email_addresses", lambda: ctx.exchange.set_email_addresses(
+            identity, primary, [user.upn, *additional]))
+
+
+class SetForwarding(Action):
+    """Sends the mailbox's forwarding as the panel holds it now: to another mailbox of the
+    organization (its GUID), to an external address, or none; both Exchange parameters are
+    always set, so the mailbox ends with exactly this forwarding."""
+
+    def run(self, ctx):
+        from .models import MailForwarding
+
+        identity = _mailbox_identity(ctx)
+        if identity is None:
+            return
+        forwarding = MailForwarding.objects.filter(customer=ctx.customer).select_related(
+            "recipient").first()
+        recipient = smtp_address = None
+        keep_copy = False
+        if forwarding is not None:
+            keep_copy = forwarding.keep_copy
+            if forwarding.recipient_id:
+                recipient = self.recipient_guid(ctx, forwarding.recipient)
+            else:
+                smtp_address = forwarding.address
+        ctx.step("forwarding", lambda: ctx.exchange.set_forwarding(
+            identity, recipient=recipient, smtp_address=smtp_address, keep_copy=keep_copy))
+
+    @staticmethod
+    def recipient_guid(ctx, recipient):
+        if recipient.parent_id != ctx.customer.parent_id:
+            raise PermanentDirectoryError("Mail can only be forwarded within the organization.")
+        return ctx.guid(recipient)
+
+
 ACTIONS = {
     "provision_organization": ProvisionOrganization(),
     "provision_user": ProvisionUser(),
@@ -524,6 +584,9 @@ ACTIONS = {
     "change_plan": ChangePlan(),
     "add_domain": AddDomain(),
     "delete_organization": DeleteOrganization(),
+    # Mail flow (issue #12).
+    "set_email_addresses": SetEmailAddresses(),
+    "set_forwarding": SetForwarding(),
 }
 
 # The dry-run backend keeps one in-memory directory per process; its journal must not mix

@@ -31,7 +31,15 @@ from servicplans.models import FeatureType, HostingPlan, PlanFeature, ServicePla
 
 from . import constants as c
 from . import scoping, two_factor
-from .models import Account, ApiToken, Customer, CustomerAsset, HostingSpace
+from .models import (
+    Account,
+    ApiToken,
+    Customer,
+    CustomerAsset,
+    HostingSpace,
+    MailAddress,
+    MailForwarding,
+)
 
 # Bookkeeping, not a change anyone made: the tree's internals (django-mptt), the name kept
 # for comparison, the timestamps the entry has anyway, and the directory's own GUID.
@@ -100,6 +108,10 @@ NOUNS = {
     StaticDevice: (gettext_lazy("Recovery codes"),
                    pgettext_lazy("in a sentence", "recovery codes")),
     ApiToken: (gettext_lazy("API token"), pgettext_lazy("in a sentence", "API token")),
+    # Mail flow (issue #12).
+    MailAddress: (gettext_lazy("E-mail address"),
+                  pgettext_lazy("in a sentence", "e-mail address")),
+    MailForwarding: (gettext_lazy("Forwarding"), pgettext_lazy("in a sentence", "forwarding")),
 }
 # A group's title: one whole phrase per action, so that a translation orders its words.
 TITLES = {
@@ -318,6 +330,10 @@ def readable(entries, organization, lookups):
     return result
 # API tokens: made and revoked, by whom, for whom. Never the digest.
 auditlog.register(ApiToken, include_fields=["user", "name", "prefix", "expires", "revoked"])
+# A mailbox's addresses and forwarding (issue #12): which, for whom, by whom.
+auditlog.register(MailAddress, include_fields=["customer", "address", "primary"])
+auditlog.register(MailForwarding, include_fields=["customer", "recipient", "address",
+                                                  "keep_copy"])
 
 
 def entries_of(organization):
@@ -326,7 +342,7 @@ def entries_of(organization):
     reseller's or another tenant's) and their API tokens."""
     User = get_user_model()
     types = ContentType.objects.get_for_models(Customer, CustomerAsset, HostingSpace, Account,
-                                               User, ApiToken)
+                                               User, ApiToken, MailAddress, MailForwarding)
     accounts = Account.objects.filter(customer=organization)
     members = {
         Customer: scoping.organization_customers(organization).values("pk"),
@@ -339,5 +355,9 @@ def entries_of(organization):
     query = Q()
     for model, ids in members.items():
         query |= Q(content_type=types[model], object_id__in=ids)
+    # A mailbox's addresses and forwarding: found by the organization their entries name,
+    # so that a removed address is still in the log.
+    for model in (MailAddress, MailForwarding):
+        query |= Q(content_type=types[model], additional_data__organization=organization.pk)
     return LogEntry.objects.filter(query).select_related("actor", "content_type").order_by(
         "-timestamp", "-pk")

@@ -478,6 +478,7 @@ _STRUCTURAL_RULES: tuple[tuple[str, str, bool], ...] = (
     ("alreadyexists", "already_exists", False),
     ("resourceexists", "already_exists", False),
     ("proxyaddressexists", "already_exists", False),
+    ("notaccepteddomain", "not_accepted_domain", False),
     ("parameterbinding", "invalid_parameter", False),
     ("namedparameternotfound", "invalid_parameter", False),
     ("invalidargument", "invalid_parameter", False),
@@ -692,6 +693,23 @@ def _norm_set(values: Any) -> frozenset[str]:
     if isinstance(values, str):
         values = [part for part in values.split(",") if part.strip()]
     return frozenset(_norm(str(v).strip()) for v in values)
+
+
+def email_address_list(primary: str, secondary: Iterable[str] = ()) -> list[str]:
+    """A mailbox's EmailAddresses as Exchange writes them: ``SMTP:`` marks the primary
+    address, ``smtp:`` the others; an address is listed once (compared without regard to
+    case), the primary first."""
+    if not primary or ":" in primary:
+        raise ValueError("the primary address is a plain SMTP address")
+    listed = [f"SMTP:{primary}"]
+    seen = {primary.casefold()}
+    for address in secondary:
+        if not address or ":" in address:
+            raise ValueError("an SMTP address is given without a prefix")
+        if address.casefold() not in seen:
+            seen.add(address.casefold())
+            listed.append(f"smtp:{address}")
+    return listed
 
 
 class ExchangeClient:
@@ -1114,6 +1132,63 @@ class ExchangeClient:
             raise ValueError("pass the identity as the first argument")
         if params:
             self.run(cmdlet, {"Identity": identity, **params})
+
+    # -- mail flow: a mailbox's addresses and its forwarding ------------------------
+    # Each call sends the complete desired state, so repeating it is harmless.
+
+    def set_email_addresses(
+        self, identity: str, primary: str, secondary: Iterable[str] = ()
+    ) -> list[str]:
+        """Give the mailbox exactly these SMTP addresses, `primary` as its primary one.
+
+        The email address policy is turned off for the mailbox in the same call: with it
+        on, Exchange would put the policy's primary address back. An address another
+        recipient has is refused by Exchange (ProxyAddressExistsException): a permanent
+        error of kind ``address_in_use``.
+        """
+        addresses = email_address_list(primary, secondary)
+        try:
+            self.run(
+                "Set-Mailbox",
+                {
+                    "Identity": identity,
+                    "EmailAddresses": addresses,
+                    "EmailAddressPolicyEnabled": False,
+                },
+            )
+        except PermanentExchangeError as exc:
+            if "proxyaddressexists" not in str(exc.details.get("exception") or "").casefold():
+                raise
+            raise PermanentExchangeError(
+                "Another recipient in Exchange already has one of these addresses",
+                exchange_message=exc.exchange_message,
+                kind="address_in_use",
+                cmdlet=exc.cmdlet,
+                details=exc.details,
+            ) from exc
+        return addresses
+
+    def set_forwarding(
+        self,
+        identity: str,
+        *,
+        recipient: str | None = None,
+        smtp_address: str | None = None,
+        keep_copy: bool = False,
+    ) -> dict[str, Any]:
+        """Forward the mailbox's mail to another recipient (its identity, e.g. the
+        directory GUID: ForwardingAddress) or to an SMTP address (ForwardingSmtpAddress),
+        keeping a copy or not; with neither, forwarding is turned off. The parameter not
+        used is cleared, so the mailbox ends with exactly this forwarding."""
+        if recipient and smtp_address:
+            raise ValueError("forward to a recipient or to an SMTP address, not both")
+        params: dict[str, Any] = {
+            "ForwardingAddress": recipient or None,
+            "ForwardingSmtpAddress": f"smtp:{smtp_address}" if smtp_address else None,
+            "DeliverToMailboxAndForward": bool(keep_copy and (recipient or smtp_address)),
+        }
+        self._set("Set-Mailbox", identity, params)
+        return params
 
     def disable_mailbox(self, identity: str) -> bool:
         """Disconnect the mailbox (Exchange keeps its data for the retention period).

@@ -360,6 +360,56 @@ class EmailAddress(NameRule):
         return value
 
 
+class MailboxAddress(NameRule):
+    """An SMTP address of a mailbox, or an address mail is forwarded to: what Exchange
+    receives in EmailAddresses and ForwardingSmtpAddress. The part before the @ takes the
+    logon name's characters (letters a-z, digits and . _ - + '), the part after it is a
+    domain as DOMAIN takes it; both are ASCII, so no look-alike or invisible character, no
+    quote PowerShell reads (‘ ’ “ ”), no $, backtick, semicolon, parenthesis, space or line
+    break can reach a script, even as data. Stored with the domain in lower case; two
+    addresses with one name_key are one address."""
+
+    kind, label = "mailbox_address", "e-mail address"
+    shown_label = gettext_lazy("e-mail address")
+    max_length = 254
+    LOCAL_MAX_LENGTH = 64
+    allowed = gettext_lazy("an address such as megan.bowen@contoso.com: before the @ letters "
+                           "a-z, digits and . _ - + ', after it a domain")
+
+    def check(self, value):
+        if value.count("@") != 1:
+            raise self.error(_("Enter one e-mail address, such as megan.bowen@contoso.com."),
+                             "invalid")
+        local, domain = value.split("@")
+        if not local:
+            raise self.error(_("Enter one e-mail address, such as megan.bowen@contoso.com."),
+                             "invalid")
+        if len(local) > self.LOCAL_MAX_LENGTH:
+            raise self.error(_("The part of an %(label)s before the @ can be at most "
+                               "%(max_length)s characters long.")
+                             % {"label": self.shown_label, "max_length": self.LOCAL_MAX_LENGTH},
+                             "max_length")
+        for ch in local:
+            if ch not in UpnLocalPart.CHARACTERS:
+                raise self.refuse_character(ch)
+        if local.startswith(".") or local.endswith(".") or ".." in local:
+            raise self.error(_("The %(label)s cannot begin or end with a dot before the @, or "
+                               "have two dots in a row.") % {"label": self.shown_label},
+                             "invalid")
+        if not any(ch.isalnum() for ch in local):
+            raise self.error(_("The %(label)s needs at least one letter or digit before the "
+                               "@.") % {"label": self.shown_label}, "invalid")
+        for ch in domain:
+            if not ch.isascii():
+                raise self.refuse_character(ch)
+        try:
+            domain = DOMAIN.check(domain)
+        except ValidationError:
+            raise self.error(_("Enter a valid domain after the @, such as contoso.com."),
+                             "invalid") from None
+        return f"{local}@{domain}"
+
+
 def _is_letter_or_digit(ch):
     return unicodedata.category(ch)[0] == "L" or unicodedata.category(ch) == "Nd"
 
@@ -372,9 +422,11 @@ UPN_LOCAL_PART = UpnLocalPart()
 DOMAIN = DomainName()
 EMAIL = EmailAddress()
 TOKEN_NAME = TokenName()
+MAILBOX_ADDRESS = MailboxAddress()
 
 RULES = {rule.kind: rule for rule in (ORGANIZATION_NAME, LOGIN, DISPLAY_NAME, PERSONAL_NAME,
-                                      UPN_LOCAL_PART, DOMAIN, EMAIL, TOKEN_NAME)}
+                                      UPN_LOCAL_PART, DOMAIN, EMAIL, TOKEN_NAME,
+                                      MAILBOX_ADDRESS)}
 
 organization_name = ORGANIZATION_NAME.clean
 login = LOGIN.clean
@@ -383,6 +435,7 @@ personal_name = PERSONAL_NAME.clean
 upn_local_part = UPN_LOCAL_PART.clean
 domain = DOMAIN.clean
 email = EMAIL.clean
+mailbox_address = MAILBOX_ADDRESS.clean
 
 
 def clean(kind, value):

@@ -204,6 +204,10 @@ RULE_EXAMPLES = [
     (names.DOMAIN, "localhost", "invalid"),
     (names.EMAIL, " ops@contoso.example ", "ops@contoso.example"),
     (names.EMAIL, "ops\x00@contoso.example", "forbidden_character"),
+    (names.MAILBOX_ADDRESS, " Megan.B@Contoso.EXAMPLE. ", "Megan.B@contoso.example"),
+    (names.MAILBOX_ADDRESS, "megan$(x)@contoso.example", "invalid_character"),
+    (names.MAILBOX_ADDRESS, "megan\u202e@contoso.example", "forbidden_character"),
+    (names.MAILBOX_ADDRESS, "a@b@contoso.example", "invalid"),
 ]
 
 
@@ -224,7 +228,8 @@ def test_a_rule_describes_itself_for_an_api():
         "kind": "login", "label": "login", "max_length": 150, "required": True,
         "help_text": names.LOGIN.help_text}
     assert set(names.RULES) == {"organization_name", "login", "display_name", "personal_name",
-                                "upn_local_part", "domain", "email", "token_name"}
+                                "upn_local_part", "domain", "email", "token_name",
+                                "mailbox_address"}
 
 
 # --- Properties: whatever a caller sends ---------------------------------------------------
@@ -298,6 +303,7 @@ PLAUSIBLE[names.PERSONAL_NAME] = PLAUSIBLE[names.DISPLAY_NAME]
 PLAUSIBLE[names.TOKEN_NAME] = PLAUSIBLE[names.DISPLAY_NAME]
 PLAUSIBLE[names.EMAIL] = st.builds(lambda local, domain: f"{local}@{domain}",
                                    PLAUSIBLE[names.UPN_LOCAL_PART], PLAUSIBLE[names.DOMAIN])
+PLAUSIBLE[names.MAILBOX_ADDRESS] = PLAUSIBLE[names.EMAIL]
 
 
 def any_name(rule):
@@ -330,7 +336,7 @@ def assert_clean(value, rule):
     assert not any(unicodedata.category(ch) in REFUSED for ch in value), ascii(value)
     assert len(value.encode("utf-16-le")) // 2 <= rule.max_length
     assert value == value.strip() and unicodedata.is_normalized("NFC", value)
-    if rule in (names.LOGIN, names.UPN_LOCAL_PART, names.DOMAIN):
+    if rule in (names.LOGIN, names.UPN_LOCAL_PART, names.DOMAIN, names.MAILBOX_ADDRESS):
         assert value.isascii() and value.isprintable() and " " not in value
     if rule is names.ORGANIZATION_NAME:
         assert not set(value) & set("\\\"<>;=*$`‘’") and value[0].isalnum()
@@ -626,7 +632,11 @@ def test_a_cleaned_name_is_clean_and_cleans_to_itself(data, kind):
         assert exc.code in CODES
         assert not any(unicodedata.category(ch) in REFUSED for ch in exc.messages[0])
         return
-    assert cleaned == as_stored(value, domain=rule is names.DOMAIN)
+    if rule is names.MAILBOX_ADDRESS:
+        local, _, domain = as_stored(value).rpartition("@")
+        assert cleaned == f"{local}@{as_stored(domain, domain=True)}"
+    else:
+        assert cleaned == as_stored(value, domain=rule is names.DOMAIN)
     if cleaned:
         assert_clean(cleaned, rule)
     assert rule.clean(cleaned) == cleaned

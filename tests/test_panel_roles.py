@@ -40,6 +40,8 @@ MATRIX = {
     "user_enable": (("org", "user"), HELPERS),
     "user_disable": (("org", "user"), HELPERS),
     "user_delete": (("org", "user"), MANAGERS),
+    "user_addresses": (("org", "user"), MANAGERS),
+    "user_forwarding": (("org", "user"), MANAGERS),
     "domains": (("org",), EVERYONE),
     "peers": (("org",), ADMINS),
     "peer_create": (("org",), ADMINS),

@@ -53,6 +53,8 @@ ORGANIZATION_PAGES = {
     "user_enable": (("user",), {}),
     "user_disable": (("user",), {}),
     "user_delete": (("user",), {}),
+    "user_addresses": (("user",), {}),
+    "user_forwarding": (("user",), {}),
     "domains": ((), {}),
     "peers": ((), {}),
     "peer_create": ((), {}),

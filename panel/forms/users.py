@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
@@ -62,3 +63,50 @@ class ChangePlanForm(forms.Form):
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["service_plan"].queryset = plan_queryset(organization)
+
+
+# --- Mail flow (issue #12) -----------------------------------------------------------------
+
+
+class AddressListField(forms.CharField):
+    """Addresses, one per line: each is cleaned by the service with
+    provisioning.names.MAILBOX_ADDRESS, which reports the first one it refuses."""
+
+    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"})
+
+    def __init__(self, **kwargs):
+        kwargs.update(required=False, strip=False)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+class EmailAddressesForm(forms.Form):
+    addresses = AddressListField(label=_("Additional addresses"))
+    primary = NameField(names.MAILBOX_ADDRESS, label=_("Primary address"),
+                        help_text=_("The address the mailbox sends from: its logon name or "
+                                    "one of the additional addresses."))
+
+    def __init__(self, *args, domains=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["addresses"].help_text = escape(
+            _("One per line, on the organization's domains: %(domains)s. The logon name is "
+              "always one of the mailbox's addresses.") % {"domains": ", ".join(domains)})
+
+
+class OptionalAddressField(NameField):
+    def __init__(self, **kwargs):
+        super().__init__(names.MAILBOX_ADDRESS, required=False, **kwargs)
+
+    def clean(self, value):
+        value = self.to_python(value)
+        return super().clean(value) if value.strip() else ""
+
+
+class ForwardingForm(forms.Form):
+    forward_to = OptionalAddressField(
+        label=_("Forward to"),
+        help_text=_("The address of another user of this organization, or an external "
+                    "address. Leave it empty to stop forwarding."))
+    keep_copy = forms.BooleanField(required=False, label=_("Keep a copy in the mailbox"))

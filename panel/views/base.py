@@ -130,11 +130,13 @@ class OrganizationMixin(PanelMixin):
 
 class UserMixin(OrganizationMixin):
     section = "users"
+    # What the page reads of the user, in the query that finds it.
+    related = ("service_plan",)
 
     def resolve(self, request, *args, **kwargs):
         super().resolve(request, *args, **kwargs)
         self.customer = get_object_or_404(
-            self.organization_users().select_related("service_plan"), pk=kwargs["user_id"])
+            self.organization_users().select_related(*self.related), pk=kwargs["user_id"])
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

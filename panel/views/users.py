@@ -6,8 +6,15 @@ from django.views.generic import TemplateView
 
 from panel.filtersets import UserFilterSet
 from panel.forms import NewPasswordForm
-from panel.forms.users import ChangePlanForm, UserCreateForm, UserEditForm
+from panel.forms.users import (
+    ChangePlanForm,
+    EmailAddressesForm,
+    ForwardingForm,
+    UserCreateForm,
+    UserEditForm,
+)
 from panel.tables import UserTable
+from provisioning import constants as c
 from provisioning import services
 from provisioning.models import Operation
 
@@ -48,9 +55,13 @@ class UserCreateView(OrganizationMixin, ServiceFormView):
 class UserDetailView(UserMixin, TemplateView):
     template_name = "panel/users/detail.html"
     permission = "user.view"
+    related = ("service_plan", "mail_forwarding__recipient")
 
     def get_context_data(self, **kwargs):
         user = self.customer
+        if user.service_plan_id:
+            kwargs["primary_address"], kwargs["mail_addresses"] = services.mail_addresses_of(user)
+            kwargs["forwarding"] = getattr(user, "mail_forwarding", None)
         return super().get_context_data(
             title=user.name,
             events=user.events.select_related("actor")[:10],
@@ -151,3 +162,52 @@ class UserDeleteView(UserMixin, ConfirmView):
 
     def get_success_url(self):
         return reverse("users", args=[self.organization.pk])
+
+
+# --- Mail flow (issue #12) -----------------------------------------------------------------
+
+
+class UserEmailAddressesView(UserMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = EmailAddressesForm
+    permission = "user.edit"
+    title = _("E-mail addresses")
+    success_message = _("The addresses are saved; the mailbox is being updated.")
+
+    def get_form_kwargs(self):
+        domains = sorted(self.organization.assets.exclude(status_id=c.DELETED).values_list(
+            "name", flat=True))
+        return {**super().get_form_kwargs(), "domains": domains}
+
+    def get_initial(self):
+        primary, additional = services.mail_addresses_of(self.customer)
+        return {"primary": primary, "addresses": "\n".join(additional)}
+
+    def perform(self, form):
+        return services.set_email_addresses(self.customer, actor=self.request.user,
+                                            **form.cleaned_data)
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
+class UserForwardingView(UserMixin, ServiceFormView):
+    template_name = "panel/users/form.html"
+    form_class = ForwardingForm
+    permission = "user.edit"
+    title = _("Forwarding")
+    success_message = _("The forwarding is saved; the mailbox is being updated.")
+    related = ("service_plan", "mail_forwarding__recipient")
+
+    def get_initial(self):
+        forwarding = getattr(self.customer, "mail_forwarding", None)
+        if forwarding is None:
+            return {}
+        return {"forward_to": forwarding.target, "keep_copy": forwarding.keep_copy}
+
+    def perform(self, form):
+        return services.set_forwarding(self.customer, actor=self.request.user,
+                                       **form.cleaned_data)
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])

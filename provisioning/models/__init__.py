@@ -10,6 +10,7 @@ from .customers import (
 )
 from .events import Event, EventSequence, EventType
 from .logins import LoginName
+from .mail import MailAddress, MailForwarding
 from .operations import (
     FINISHED_STATES,
     AlertKind,
@@ -39,6 +40,8 @@ __all__ = [
     "HostingSpace",
     "HostingSpaceQuota",
     "LoginName",
+    "MailAddress",
+    "MailForwarding",
     "Role",
     "StatusType",
 ]

@@ -256,6 +256,7 @@ FQDN = Kind("id", "Microsoft.Exchange.Data.Fqdn")
 SMTP_ADDRESS = Kind("id", "Microsoft.Exchange.Data.SmtpAddress")
 SMTP_DOMAIN = Kind("id", "Microsoft.Exchange.Data.SmtpDomainWithSubdomains")
 PROXY_ADDRESSES = Kind("multi", "Microsoft.Exchange.Data.ProxyAddressCollection")
+PROXY_ADDRESS = Kind("id", "Microsoft.Exchange.Data.ProxyAddress")
 ACCEPTED_DOMAIN_TYPE = Kind(
     "enum",
     "Microsoft.Exchange.Data.Directory.SystemConfiguration.AcceptedDomainType",
@@ -432,7 +433,8 @@ CMDLETS: dict[str, tuple[dict[str, Kind], tuple[str, ...]]] = {
             "EmailAddressPolicyEnabled": BOOL,
             **{f"ExtensionCustomAttribute{n}": MULTI for n in range(1, 6)},
             "Force": SWITCH,
-            "ForwardingSmtpAddress": Kind("id", "Microsoft.Exchange.Data.ProxyAddress"),
+            "ForwardingAddress": _id("RecipientIdParameter"),
+            "ForwardingSmtpAddress": PROXY_ADDRESS,
             "GrantSendOnBehalfTo": MULTI,
             "HiddenFromAddressListsEnabled": BOOL,
             "IgnoreDefaultScope": SWITCH,
@@ -1005,9 +1007,9 @@ class FakeExchange:
     def _remove_accepted_domain(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
         record = self._find(cmdlet, self.accepted_domains, p["Identity"])[0]
         domain = "@" + record["DomainName"].casefold()
-        addresses = [u["mailbox"]["PrimarySmtpAddress"] for u in self.users.values()
-                     if u["mailbox"] and str(u["mailbox"]["PrimarySmtpAddress"]).casefold()
-                     .endswith(domain)]
+        addresses = [a for u in self.users.values() if u["mailbox"]
+                     for a in sorted(self._smtp_addresses_of(u["mailbox"]))
+                     if a.endswith(domain)]
         if addresses:
             raise self._in_use(cmdlet, "accepted domain", record["Name"],
                                f"{len(addresses)} recipient address(es)")
@@ -1092,6 +1094,9 @@ class FakeExchange:
             "AddressBookPolicy": policy or None,
             "HiddenFromAddressListsEnabled": False,
             "EmailAddressPolicyEnabled": True,
+            "ForwardingAddress": None,
+            "ForwardingSmtpAddress": None,
+            "DeliverToMailboxAndForward": False,
             **{name: "" for name in _CUSTOM_ATTRIBUTES},
         }
         user["cas"] = {
@@ -1112,7 +1117,124 @@ class FakeExchange:
         if p.get("AddressBookPolicy"):
             policy = self._find(cmdlet, self.address_book_policies, p["AddressBookPolicy"])[0]
             p = {**p, "AddressBookPolicy": policy["Name"]}
+        # Everything is checked before anything is written: a refused call changes nothing.
+        if "EmailAddresses" in p:
+            p = {**p, **self._email_addresses(cmdlet, user, p)}
+        if p.get("ForwardingAddress") is not None:
+            target = self._resolve_user(cmdlet, p["ForwardingAddress"])
+            if not target["mailbox"]:
+                raise not_found(cmdlet, p["ForwardingAddress"], self.dc)
+            p = {**p, "ForwardingAddress": target["Name"]}
+        if p.get("ForwardingSmtpAddress") is not None:
+            p = {**p, "ForwardingSmtpAddress": "smtp:" + self._smtp_address(
+                cmdlet, "ForwardingSmtpAddress", p["ForwardingSmtpAddress"], prefixes=("smtp",))}
         return [], self._apply(user["mailbox"], p, p["Identity"])
+
+    # -- a mailbox's proxy addresses --------------------------------------------------
+    # Exchange checks a recipient's EmailAddresses as a whole: well-formed proxy
+    # addresses, one primary SMTP address (SMTP: in capitals), every SMTP address in an
+    # accepted domain (RecipientTaskHelper.ValidateSmtpAddress: NotAcceptedDomainException)
+    # and none used by another recipient (ProxyAddressExistsException). The texts of the
+    # first three are this stand-in's wording (docs/exchange.md).
+
+    SMTP_PATTERN = re.compile(r"^[^@\s:\\\"<>()\[\],;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+    def _smtp_address(
+        self, cmdlet: str, name: str, value: str, prefixes: tuple[str, ...] = ("smtp",)
+    ) -> str:
+        prefix, colon, address = value.partition(":")
+        if not colon:
+            prefix, address = "smtp", value
+        if prefix.casefold() not in prefixes or not self.SMTP_PATTERN.match(address):
+            raise cannot_bind(
+                cmdlet,
+                name,
+                f'Cannot convert value "{value}" to type "Microsoft.Exchange.Data.ProxyAddress". '
+                f'Error: "The e-mail address "{address}" isn\'t correct. Please use this format: '
+                "user name, the @ sign, followed by the domain name. For example, "
+                'tonysmith@contoso.com or tony.smith@contoso.com."',
+            )
+        return address
+
+    @staticmethod
+    def _smtp_addresses_of(mailbox: dict[str, Any]) -> set[str]:
+        return {
+            item.split(":", 1)[1].casefold()
+            for item in mailbox.get("EmailAddresses") or []
+            if item.casefold().startswith("smtp:")
+        }
+
+    def _email_addresses(self, cmdlet: str, user: dict[str, Any], p: dict) -> dict[str, Any]:
+        mailbox = user["mailbox"]
+        listed, seen, primaries = [], set(), []
+        for item in p["EmailAddresses"]:
+            prefix, colon, _rest = item.partition(":")
+            if colon and prefix.casefold() != "smtp":
+                listed.append(item)  # X500:, SIP: … are kept as they are
+                continue
+            address = self._smtp_address(cmdlet, "EmailAddresses", item)
+            if address.casefold() in seen:
+                raise CmdletError(
+                    f'The value "smtp:{address}" is already present in the collection.',
+                    "Microsoft.Exchange.Data.DataValidationException",
+                    "InvalidData",
+                    "[FailureCategory=Cmdlet-DataValidationException] 3C1B22F0," + _task(cmdlet),
+                )
+            seen.add(address.casefold())
+            if colon and prefix == "SMTP":
+                primaries.append(address)
+                listed.append(f"SMTP:{address}")
+            else:
+                listed.append(f"smtp:{address}")
+        if len(primaries) != 1:
+            raise CmdletError(
+                "The EmailAddresses property must contain exactly one primary SMTP address "
+                f"(SMTP: in capital letters); it contains {len(primaries)}.",
+                "Microsoft.Exchange.Data.DataValidationException",
+                "InvalidData",
+                "[FailureCategory=Cmdlet-DataValidationException] 3C1B22F1," + _task(cmdlet),
+            )
+        accepted = {d["DomainName"].casefold() for d in self.accepted_domains.values()}
+        for address in seen:
+            domain = address.rsplit("@", 1)[1]
+            if domain not in accepted:
+                raise CmdletError(
+                    f"The domain {domain} of the address {address} isn't an accepted domain "
+                    "of this Exchange organization.",
+                    "Microsoft.Exchange.Configuration.Tasks.NotAcceptedDomainException",
+                    "NotSpecified",
+                    "[FailureCategory=Cmdlet-NotAcceptedDomainException] 9F2E6C11,"
+                    + _task(cmdlet),
+                )
+        for other in self.users.values():
+            if other is user or not other["mailbox"]:
+                continue
+            taken = seen & self._smtp_addresses_of(other["mailbox"])
+            if taken:
+                item = next(i for i in listed if i.split(":", 1)[1].casefold() in taken)
+                raise CmdletError(
+                    f'The proxy address "{item}" is already being used by the proxy '
+                    f'addresses or LegacyExchangeDN of "{other["Name"]}". Please choose '
+                    "another proxy address.",
+                    "Microsoft.Exchange.Configuration.ObjectModel.ProxyAddressExistsException",
+                    "NotSpecified",
+                    "[FailureCategory=Cmdlet-ProxyAddressExistsException] 6BD3A1C4,"
+                    + _task(cmdlet),
+                )
+        policy = p.get("EmailAddressPolicyEnabled", mailbox.get("EmailAddressPolicyEnabled"))
+        if policy and primaries[0].casefold() != str(mailbox["PrimarySmtpAddress"]).casefold():
+            raise CmdletError(
+                "The primary SMTP address can't be changed while EmailAddressPolicyEnabled is "
+                "$true: the email address policy would put its own back.",
+                "Microsoft.Exchange.Configuration.Tasks.RecipientTaskException",
+                "InvalidOperation",
+                "[FailureCategory=Cmdlet-RecipientTaskException] 5A0E7D93," + _task(cmdlet),
+            )
+        return {
+            "EmailAddresses": listed,
+            "PrimarySmtpAddress": primaries[0],
+            "WindowsEmailAddress": primaries[0],
+        }
 
     def _disable_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
         user = self._mailbox_user(cmdlet, p["Identity"])
