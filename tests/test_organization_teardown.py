@@ -176,3 +176,31 @@ def test_an_object_the_panel_did_not_make_stops_the_teardown_and_is_kept(
     services.retry_operation(failed)
     succeeded(failed)
     assert ad.get_by_guid(str(org.object_guid)) is None
+
+
+@pytest.mark.samba
+@pytest.mark.worker
+def test_mail_flow_through_the_worker_then_the_teardown(live_demo, wsman_endpoint, ad):
+    """Addresses and forwarding reach the endpoint through the real worker; the teardown
+    then removes the accepted domain once no mailbox has an address in it any more."""
+    org, domain = sign_up(live_demo.parent)
+    sender, colleague = add_user(org, domain, "sender"), add_user(org, domain, "colleague")
+    succeeded(*Operation.objects.filter(customer__in=[org, sender, colleague]))
+    org.refresh_from_db()
+    sender.refresh_from_db()
+    colleague.refresh_from_db()
+    services.set_email_addresses(sender, addresses=[f"sales@{domain}"],
+                                 primary=f"sales@{domain}")
+    services.set_forwarding(sender, forward_to=colleague.upn, keep_copy=True)
+    succeeded(*Operation.objects.filter(customer=sender).exclude(action="provision_user"))
+    (mailbox,) = [m for m in wsman_endpoint.snapshot()["exchange"]["mailboxes"]
+                  if m["Identity"] == str(sender.object_guid)]
+    assert f"SMTP:sales@{domain}" in mailbox["EmailAddresses"]
+    assert f"smtp:{sender.upn}" in mailbox["EmailAddresses"]
+    assert mailbox["ForwardingAddress"] and mailbox["DeliverToMailboxAndForward"] is True
+
+    services.delete_customer(org)
+    succeeded(*Operation.objects.filter(customer=org, action="delete_organization"))
+    assert gone_from_exchange(wsman_endpoint.snapshot()["exchange"], org, domain) == []
+    assert ad.get_by_guid(str(org.object_guid)) is None
+    assert wsman_endpoint.violations == []
