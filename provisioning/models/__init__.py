@@ -1,4 +1,5 @@
 from .accounts import Account, Role
+from .contacts import ContactStatus, MailContact
 from .customers import (
     AssetType,
     Customer,
@@ -24,6 +25,7 @@ __all__ = [
     "Account",
     "AlertKind",
     "ApiToken",
+    "ContactStatus",
     "AssetType",
     "Customer",
     "CustomerAsset",
@@ -39,6 +41,7 @@ __all__ = [
     "HostingSpace",
     "HostingSpaceQuota",
     "LoginName",
+    "MailContact",
     "Role",
     "StatusType",
 ]
