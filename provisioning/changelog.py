@@ -31,7 +31,7 @@ from servicplans.models import FeatureType, HostingPlan, PlanFeature, ServicePla
 
 from . import constants as c
 from . import scoping, two_factor
-from .models import Account, ApiToken, Customer, CustomerAsset, HostingSpace
+from .models import Account, ApiToken, Customer, CustomerAsset, HostingSpace, MailContact
 
 # Bookkeeping, not a change anyone made: the tree's internals (django-mptt), the name kept
 # for comparison, the timestamps the entry has anyway, and the directory's own GUID.
@@ -45,6 +45,9 @@ User = get_user_model()
 for model in (Customer, CustomerAsset, HostingSpace, Account):
     auditlog.register(model, exclude_fields=[f for f in INTERNAL_FIELDS
                                              if hasattr(model, f)])
+# An organization's mail contacts (issue #12).
+auditlog.register(MailContact, exclude_fields=["email_key", "name_key", "created", "updated",
+                                               "exchange_guid"])
 for model in (Server, VirtualServer, HostingPlan, ServicePlan, PlanFeature, FeatureType):
     auditlog.register(model)
 auditlog.register(Service, exclude_fields=["bind_password", "exchange_password",
@@ -100,6 +103,7 @@ NOUNS = {
     StaticDevice: (gettext_lazy("Recovery codes"),
                    pgettext_lazy("in a sentence", "recovery codes")),
     ApiToken: (gettext_lazy("API token"), pgettext_lazy("in a sentence", "API token")),
+    MailContact: (gettext_lazy("Mail contact"), pgettext_lazy("in a sentence", "mail contact")),
 }
 # A group's title: one whole phrase per action, so that a translation orders its words.
 TITLES = {
@@ -128,6 +132,9 @@ FIELD_LABELS = {
     "expires": gettext_lazy("Expires"),
     "revoked": gettext_lazy("Revoked"),
     two_factor.CHANGELOG_FIELD: gettext_lazy("Two-factor authentication"),
+    # A mail contact's (issue #12).
+    "organization": gettext_lazy("Organization"),
+    "email": gettext_lazy("E-mail address"),
 }
 # Values stored by name, shown in the reader's language.
 VALUE_LABELS = {
@@ -326,7 +333,7 @@ def entries_of(organization):
     reseller's or another tenant's) and their API tokens."""
     User = get_user_model()
     types = ContentType.objects.get_for_models(Customer, CustomerAsset, HostingSpace, Account,
-                                               User, ApiToken)
+                                               User, ApiToken, MailContact)
     accounts = Account.objects.filter(customer=organization)
     members = {
         Customer: scoping.organization_customers(organization).values("pk"),
@@ -335,6 +342,7 @@ def entries_of(organization):
         Account: accounts.values("pk"),
         User: accounts.values("user_id"),
         ApiToken: ApiToken.objects.filter(user__account__in=accounts).values("pk"),
+        MailContact: MailContact.objects.filter(organization=organization).values("pk"),
     }
     query = Q()
     for model, ids in members.items():

@@ -27,6 +27,8 @@ ACTION_LABELS = {
     "change_plan": _("Change service plan"),
     "add_domain": _("Add domain"),
     "delete_organization": _("Delete organization"),
+    "provision_contact": _("Provision mail contact"),
+    "delete_contact": _("Delete mail contact"),
 }
 
 
