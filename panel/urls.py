@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 
 from .views import (
     auth,
+    contacts,
     healthz,
     imports,
     organizations,
@@ -70,6 +71,10 @@ organization_urls = [
          name="user_disable"),
     path("users/<int:user_id>/delete/", users.UserDeleteView.as_view(), name="user_delete"),
     path("domains/", organizations.DomainListView.as_view(), name="domains"),
+    path("contacts/", contacts.ContactListView.as_view(), name="contacts"),
+    path("contacts/new/", contacts.ContactCreateView.as_view(), name="contact_create"),
+    path("contacts/<int:contact_id>/delete/", contacts.ContactDeleteView.as_view(),
+         name="contact_delete"),
     path("peers/", peers.PeerListView.as_view(), name="peers"),
     path("peers/new/", peers.PeerCreateView.as_view(), name="peer_create"),
     path("peers/<int:account_id>/edit/", peers.PeerEditView.as_view(), name="peer_edit"),
