@@ -472,6 +472,10 @@ def create_contact(organization, *, name, email, actor=None):
     contact per address and per name (the database's constraints settle a race)."""
     if not organization.is_organization:
         raise ValidationError(_("Only an organization can have mail contacts."))
+    # The lock order of every quota path: the hosting spaces from the top of the tree down,
+    # then the organization's row, so a suspension committing meanwhile is seen.
+    quotas.reserve_many(organization, {})
+    organization = _locked(organization)
     ensure_writable(organization)
     errors = {}
     name = clean_field(errors, "name", names.CONTACT_NAME, name)
@@ -485,7 +489,6 @@ def create_contact(organization, *, name, email, actor=None):
         errors["name"] = _("The organization's hosting plan has no Exchange service.")
     if errors:
         raise ValidationError(errors)
-    # Locks the hosting spaces from the top of the tree down, as every create does.
     quotas.reserve(organization, QuotaName.MAIL_CONTACTS, field="name")
     contact = MailContact(organization=organization, name=name, email=email)
     try:
