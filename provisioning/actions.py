@@ -480,6 +480,9 @@ class DeleteOrganization(Action):
             owner_mark(Customer(pk=pk)) for pk in
             Customer.objects.filter(parent=org).values_list("pk", flat=True)}
         recorded = {str(guid) for guid in users}
+        # A mail contact's Exchange GUID is its directory objectGUID (issue #12).
+        recorded |= {str(guid) for guid in MailContact.objects.filter(organization=org)
+                     .exclude(exchange_guid=None).values_list("exchange_guid", flat=True)}
         inside = directory.list_under(org_guid)
         foreign = [e["dn"] for e in inside if e["objectGUID"] not in recorded
                    and TenantMark.owner_of(e) not in owners]
