@@ -9,7 +9,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
-from provisioning.models import Customer, CustomerAsset, Event, EventType, Operation, OperationState
+from provisioning.models import (
+    Customer,
+    CustomerAsset,
+    Event,
+    EventType,
+    MailContact,
+    Operation,
+    OperationState,
+)
+from provisioning.models.contacts import ContactStatus
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -99,3 +108,17 @@ class OperationFilterSet(django_filters.FilterSet):
     class Meta:
         model = Operation
         fields = ["state"]
+
+
+class ContactFilterSet(SearchFilterSet):
+    """An organization's mail contacts (issue #12), bounded to it by the indexed
+    organization_id before the substring match."""
+
+    search_fields = ("name", "email")
+    status = django_filters.ChoiceFilter(
+        choices=[(s.value, s.label) for s in ContactStatus if s != ContactStatus.DELETED],
+        empty_label=_("Any status"))
+
+    class Meta:
+        model = MailContact
+        fields = ["q", "status"]

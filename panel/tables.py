@@ -8,7 +8,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from provisioning import constants as c
-from provisioning.models import Account, Customer, Event, Operation
+from provisioning.models import Account, Customer, Event, MailContact, Operation
+from provisioning.models.contacts import ContactStatus
 from provisioning.models.events import event_type_label
 from provisioning.models.operations import action_label
 
@@ -165,3 +166,33 @@ class PeerTable(PanelTable):
         model = Account
         fields = ("username", "full_name", "email", "role", "actions")
         empty_text = _("No panel accounts.")
+
+
+# --- Mail contacts (issue #12) ------------------------------------------------------------
+
+CONTACT_STATUS_CLASS = {ContactStatus.PENDING: "warn", ContactStatus.ACTIVE: "ok",
+                        ContactStatus.FAILED: "bad", ContactStatus.DELETED: "muted"}
+
+
+class ContactTable(PanelTable):
+    name = tables.Column(verbose_name=_("Name"))
+    email = tables.Column(verbose_name=_("External e-mail address"))
+    status = tables.Column(verbose_name=_("Status"))
+    created = tables.DateColumn(format="SHORT_DATE_FORMAT", verbose_name=_("Created"))
+    actions = tables.Column(empty_values=(), orderable=False, verbose_name="",
+                            exclude_from_export=True)
+
+    class Meta(PanelTable.Meta):
+        model = MailContact
+        fields = ("name", "email", "status", "created", "actions")
+        empty_text = _("No mail contacts match.")
+
+    def render_status(self, value, record):
+        return format_html('<span class="badge badge-{}">{}</span>',
+                           CONTACT_STATUS_CLASS.get(record.status, "muted"),
+                           record.get_status_display())
+
+    def render_actions(self, record):
+        return format_html('<a class="btn btn-quiet-danger" href="{}">{}</a>',
+                           reverse("contact_delete", args=[record.organization_id, record.pk]),
+                           _("Delete"))

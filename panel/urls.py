@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 
 from .views import (
     auth,
+    contacts,
     healthz,
     imports,
     organizations,
@@ -75,6 +76,10 @@ organization_urls = [
     path("users/<int:user_id>/forwarding/", users.UserForwardingView.as_view(),
          name="user_forwarding"),
     path("domains/", organizations.DomainListView.as_view(), name="domains"),
+    path("contacts/", contacts.ContactListView.as_view(), name="contacts"),
+    path("contacts/new/", contacts.ContactCreateView.as_view(), name="contact_create"),
+    path("contacts/<int:contact_id>/delete/", contacts.ContactDeleteView.as_view(),
+         name="contact_delete"),
     path("peers/", peers.PeerListView.as_view(), name="peers"),
     path("peers/new/", peers.PeerCreateView.as_view(), name="peer_create"),
     path("peers/<int:account_id>/edit/", peers.PeerEditView.as_view(), name="peer_edit"),

@@ -17,7 +17,8 @@ from servicplans.features import plan_settings
 from . import backends
 from . import constants as c
 from .directory import ObjectExistsError, PermanentDirectoryError, TenantMark, rdn
-from .models import Customer
+from .exchange import PermanentExchangeError
+from .models import ContactStatus, Customer, MailContact
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +455,8 @@ class AddDomain(Action):
 
 class DeleteOrganization(Action):
     """The organization's teardown, in the order Exchange requires (SolidCP's
-    DeleteOrganization keeps it too): the mailboxes, then the address book policy that
+    DeleteOrganization keeps it too): the mailboxes, its mail contacts, then the address
+    book policy that
     names the lists, the offline address book, the address lists and the GAL, then the
     accepted domains; then in the directory what its OU holds, deepest first, and the OU
     (its UPN suffixes go with it). The customer rows stay, marked Deleted.
@@ -478,6 +480,9 @@ class DeleteOrganization(Action):
             owner_mark(Customer(pk=pk)) for pk in
             Customer.objects.filter(parent=org).values_list("pk", flat=True)}
         recorded = {str(guid) for guid in users}
+        # A mail contact's Exchange GUID is its directory objectGUID (issue #12).
+        recorded |= {str(guid) for guid in MailContact.objects.filter(organization=org)
+                     .exclude(exchange_guid=None).values_list("exchange_guid", flat=True)}
         inside = directory.list_under(org_guid)
         foreign = [e["dn"] for e in inside if e["objectGUID"] not in recorded
                    and TenantMark.owner_of(e) not in owners]
@@ -497,6 +502,7 @@ class DeleteOrganization(Action):
             # Disconnected, as Disable-Mailbox leaves it: Exchange keeps the data for its
             # retention time, and the user's deletion below removes the account.
             ctx.step(f"mailbox_disconnected:{guid}", lambda g=guid: exchange.disable_mailbox(g))
+        remove_contacts(ctx, org)
         ctx.step("address_book_policy_removed", lambda: exchange.remove_address_book_policy(
             names["abp"], global_address_list=names["gal"], offline_address_book=names["oab"],
             room_list=names["rooms"], address_lists=[names["all_users"]]))
@@ -571,6 +577,102 @@ class SetForwarding(Action):
         if recipient.parent_id != ctx.customer.parent_id:
             raise PermanentDirectoryError("Mail can only be forwarded within the organization.")
         return ctx.guid(recipient)
+# --- Mail contacts (issue #12) ------------------------------------------------------------
+
+
+def organization_ou(ctx, org):
+    """The organization's OU DN, computed from the directory service's settings (nothing
+    is sent to the directory)."""
+    return backends.directory_for(ctx.customer, ctx.services).org_dn(org.name)
+
+
+def contact_identity(ctx, org, name, guid=None):
+    """How Exchange finds the contact: its GUID once known, else its DN in the
+    organization's OU (a name is unique only within an OU)."""
+    return str(guid) if guid else f"{rdn('CN', name)},{organization_ou(ctx, org)}"
+
+
+def exchange_of(ctx):
+    if ctx.exchange is None:
+        raise PermanentExchangeError("The organization's hosting plan has no Exchange "
+                                     "service, so it can have no mail contacts.",
+                                     kind="no_exchange")
+    return ctx.exchange
+
+
+class ProvisionContact(Action):
+    """New-MailContact in the organization's OU (or adopt the organization's own), then
+    Set-MailContact -CustomAttribute1 <organization>, which puts it in the organization's
+    address lists (they filter on ConditionalCustomAttribute1)."""
+
+    def run(self, ctx):
+        org = ctx.customer
+        contact = MailContact.objects.filter(pk=ctx.params["contact"],
+                                             organization=org).first()
+        if contact is None or contact.is_deleted:
+            ctx.note("mail_contact", "skipped", "deleted before it was made")
+            return
+        exchange = exchange_of(ctx)
+
+        def create():
+            found, created = exchange.ensure_mail_contact(
+                contact.name, contact.email, organizational_unit=organization_ou(ctx, org),
+                identity=contact_identity(ctx, org, contact.name), tenant=org.name)
+            return {"guid": found.get("Guid") or None, "created": created}
+
+        made = ctx.step("mail_contact", create)
+        identity = contact_identity(ctx, org, contact.name, made.get("guid"))
+        ctx.step("tenant_tag", lambda: exchange.tag_mail_contact(identity, org.name) or True)
+        MailContact.objects.filter(pk=contact.pk).exclude(status=ContactStatus.DELETED).update(
+            exchange_guid=made.get("guid"), status=ContactStatus.ACTIVE,
+            updated=timezone.now())
+
+    def compensate(self, ctx):
+        """Remove the contact only if this operation made it; the row is marked Failed
+        (a retry makes it again)."""
+        made = (ctx.done("mail_contact") or {}).get("result") or {}
+        try:
+            if made.get("created") and ctx.exchange is not None:
+                org = ctx.customer
+                contact = MailContact.objects.get(pk=ctx.params["contact"])
+                ctx.exchange.remove_mail_contact(
+                    contact_identity(ctx, org, contact.name, made.get("guid")), contact.email,
+                    org.name)
+                ctx.forget("mail_contact", "tenant_tag")
+                ctx.note("rollback", "done", "removed the mail contact this operation made")
+            else:
+                ctx.note("rollback", "done", "nothing to remove: this operation made no "
+                         "mail contact")
+        except Exception as exc:  # noqa: BLE001 - reported in the journal, never hidden
+            ctx.note("rollback", "failed", getattr(exc, "user_message", str(exc)))
+        MailContact.objects.filter(pk=ctx.params["contact"]).exclude(
+            status=ContactStatus.DELETED).update(status=ContactStatus.FAILED,
+                                                 updated=timezone.now())
+
+
+class DeleteContact(Action):
+    """Remove-MailContact; a contact already gone is success. The parameters carry what
+    the row held when it was deleted (name, address, GUID)."""
+
+    def run(self, ctx):
+        p, org = ctx.params, ctx.customer
+        if ctx.exchange is None:
+            ctx.note("mail_contact_removed", "skipped", "no Exchange service")
+            return
+        identity = contact_identity(ctx, org, p["name"], p.get("guid"))
+        ctx.step("mail_contact_removed",
+                 lambda: ctx.exchange.remove_mail_contact(identity, p["email"], org.name))
+
+
+def remove_contacts(ctx, org):
+    """The teardown's contacts: every one the organization has had (a deleted one whose
+    removal failed too); one already gone is success."""
+    contacts = MailContact.objects.filter(organization=org).order_by("pk").values_list(
+        "pk", "name", "email", "exchange_guid")
+    for pk, name, email, guid in contacts:
+        ctx.step(f"mail_contact_removed:{pk}", lambda n=name, e=email, g=guid:
+                 ctx.exchange.remove_mail_contact(contact_identity(ctx, org, n, g), e,
+                                                  org.name))
 
 
 ACTIONS = {
@@ -587,6 +689,8 @@ ACTIONS = {
     # Mail flow (issue #12).
     "set_email_addresses": SetEmailAddresses(),
     "set_forwarding": SetForwarding(),
+    "provision_contact": ProvisionContact(),
+    "delete_contact": DeleteContact(),
 }
 
 # The dry-run backend keeps one in-memory directory per process; its journal must not mix

@@ -38,6 +38,7 @@ from .models import (
     CustomerAsset,
     HostingSpace,
     MailAddress,
+    MailContact,
     MailForwarding,
 )
 
@@ -53,6 +54,9 @@ User = get_user_model()
 for model in (Customer, CustomerAsset, HostingSpace, Account):
     auditlog.register(model, exclude_fields=[f for f in INTERNAL_FIELDS
                                              if hasattr(model, f)])
+# An organization's mail contacts (issue #12).
+auditlog.register(MailContact, exclude_fields=["email_key", "name_key", "created", "updated",
+                                               "exchange_guid"])
 for model in (Server, VirtualServer, HostingPlan, ServicePlan, PlanFeature, FeatureType):
     auditlog.register(model)
 auditlog.register(Service, exclude_fields=["bind_password", "exchange_password",
@@ -112,6 +116,7 @@ NOUNS = {
     MailAddress: (gettext_lazy("E-mail address"),
                   pgettext_lazy("in a sentence", "e-mail address")),
     MailForwarding: (gettext_lazy("Forwarding"), pgettext_lazy("in a sentence", "forwarding")),
+    MailContact: (gettext_lazy("Mail contact"), pgettext_lazy("in a sentence", "mail contact")),
 }
 # A group's title: one whole phrase per action, so that a translation orders its words.
 TITLES = {
@@ -140,6 +145,9 @@ FIELD_LABELS = {
     "expires": gettext_lazy("Expires"),
     "revoked": gettext_lazy("Revoked"),
     two_factor.CHANGELOG_FIELD: gettext_lazy("Two-factor authentication"),
+    # A mail contact's (issue #12).
+    "organization": gettext_lazy("Organization"),
+    "email": gettext_lazy("E-mail address"),
 }
 # Values stored by name, shown in the reader's language.
 VALUE_LABELS = {
@@ -342,7 +350,8 @@ def entries_of(organization):
     reseller's or another tenant's) and their API tokens."""
     User = get_user_model()
     types = ContentType.objects.get_for_models(Customer, CustomerAsset, HostingSpace, Account,
-                                               User, ApiToken, MailAddress, MailForwarding)
+                                               User, ApiToken, MailAddress, MailForwarding,
+                                               MailContact)
     accounts = Account.objects.filter(customer=organization)
     members = {
         Customer: scoping.organization_customers(organization).values("pk"),
@@ -351,6 +360,7 @@ def entries_of(organization):
         Account: accounts.values("pk"),
         User: accounts.values("user_id"),
         ApiToken: ApiToken.objects.filter(user__account__in=accounts).values("pk"),
+        MailContact: MailContact.objects.filter(organization=organization).values("pk"),
     }
     query = Q()
     for model, ids in members.items():

@@ -67,6 +67,11 @@ ALLOWED_CMDLETS = frozenset(
         "Remove-AddressList",
         "Remove-GlobalAddressList",
         "Remove-AcceptedDomain",
+        # An organization's mail contacts (issue #12).
+        "Get-MailContact",
+        "New-MailContact",
+        "Set-MailContact",
+        "Remove-MailContact",
     }
 )
 
@@ -687,6 +692,15 @@ def _norm(value: Any) -> str:
     return str(value or "").lstrip("\\").casefold()
 
 
+def _smtp(value: Any) -> str:
+    """An address as Exchange shows it ("SMTP:pat@fabrikam.com" for a ProxyAddress), bare
+    and case-folded, for comparing."""
+    text = str(value or "").strip()
+    if text[:5].casefold() == "smtp:":
+        text = text[5:]
+    return text.casefold()
+
+
 def _norm_set(values: Any) -> frozenset[str]:
     if values is None:
         return frozenset()
@@ -1204,6 +1218,91 @@ class ExchangeClient:
                 return False
             raise
         return True
+
+
+    # -- mail contacts (issue #12) ------------------------------------------------------
+    # A contact lives in its organization's OU and is looked up there by its DN (names
+    # are unique within an OU only), or by its GUID once known. It is the organization's
+    # when its external address is the one asked for and its CustomAttribute1 names the
+    # organization, or is still empty: New-MailContact cannot set the tag, so an attempt
+    # cut off between New-MailContact and Set-MailContact leaves an untagged contact in
+    # the organization's own OU, which the retry adopts and tags.
+
+    @staticmethod
+    def _contact_matches(external_address: str, tenant: str) -> Any:
+        def matches(found: dict[str, Any]) -> bool:
+            return _smtp(found.get("ExternalEmailAddress")) == _smtp(external_address) and (
+                _norm(found.get("CustomAttribute1")) in ("", _norm(tenant))
+            )
+
+        return matches
+
+    def get_mail_contact(self, identity: str) -> dict[str, Any] | None:
+        return self._get("Get-MailContact", identity)
+
+    def ensure_mail_contact(
+        self,
+        name: str,
+        external_address: str,
+        *,
+        organizational_unit: str,
+        identity: str,
+        tenant: str,
+    ) -> tuple[dict[str, Any], bool]:
+        """The contact `identity` (its DN in `organizational_unit`), made if missing:
+        (the contact, whether this call made it). Another object there is refused."""
+        if not tenant:
+            raise ValueError("a tenant tag is required")
+        matches = self._contact_matches(external_address, tenant)
+        existing = self.get_mail_contact(identity)
+        if existing is None:
+            try:
+                created = self.run(
+                    "New-MailContact",
+                    {
+                        "Name": name,
+                        "ExternalEmailAddress": external_address,
+                        "OrganizationalUnit": organizational_unit,
+                    },
+                )
+            except PermanentExchangeError as exc:
+                # Another worker may have made it between our look and our create; an
+                # address another recipient has is refused by Exchange as it should be.
+                if exc.kind != "already_exists":
+                    raise
+                existing = self.get_mail_contact(identity)
+                if existing is None:
+                    raise
+            else:
+                row = _rows(created)[0] if created else {
+                    "Name": name, "ExternalEmailAddress": external_address}
+                return row, True
+        if not matches(existing):
+            raise PermanentExchangeError(
+                f"mail contact '{name}' already exists in the organization's OU with another "
+                "address or for another organization",
+                exchange_message=json.dumps(existing, ensure_ascii=False, default=str)[:2000],
+                kind="conflict",
+                cmdlet="New-MailContact",
+            )
+        return existing, False
+
+    def tag_mail_contact(self, identity: str, tenant: str) -> None:
+        """CustomAttribute1=<tenant>: the organization's address lists include it."""
+        if not tenant:
+            raise ValueError("a tenant tag is required")
+        self.run("Set-MailContact", {"Identity": identity, "CustomAttribute1": tenant})
+
+    def remove_mail_contact(self, identity: str, external_address: str, tenant: str) -> bool:
+        """Remove-MailContact; gone already is success (False). A contact of that identity
+        that is not the organization's is refused and left in place."""
+        return self._remove(
+            "mail contact",
+            "Get-MailContact",
+            "Remove-MailContact",
+            identity,
+            self._contact_matches(external_address, tenant),
+        )
 
 
 class DryRunExchangeClient(ExchangeClient):

@@ -408,6 +408,74 @@ class MailboxAddress(NameRule):
             raise self.error(_("Enter a valid domain after the @, such as contoso.com."),
                              "invalid") from None
         return f"{local}@{domain}"
+# --- Mail contacts (issue #12) ----------------------------------------------------------
+
+
+class ContactName(NameRule):
+    """A mail contact's name: its Name in Exchange and its CN in the organization's OU, which
+    Exchange limits to 64 characters. Letters and combining marks of any script (a contact
+    is a person or a company anywhere), digits, spaces and the punctuation names use:
+    "Chris Ashton", "O'Brien, Pat", "Müller & Söhne (Berlin)". Quotes other than the
+    apostrophe (" ‘ ’ “ ”), `$`, the backtick, `;`, `<`, `>`, `=`, the backslash and every
+    other symbol are refused: the name travels to Exchange as data only, but no name needs
+    them and each is one more way to break somebody's script. It begins with a letter or a
+    digit."""
+
+    kind, label = "contact_name", "contact name"
+    shown_label = gettext_lazy("contact name")
+    max_length = 64
+    PUNCTUATION = " &',.-()!+#@_/"
+    allowed = gettext_lazy("letters, digits, spaces and & ' , . - ( ) ! + # @ _ /, beginning "
+                           "with a letter or a digit")
+    note = gettext_lazy("How the organization's address lists show the contact. ")
+
+    def check(self, value):
+        if not _is_letter_or_digit(value[0]):
+            raise self.error(_("The %(label)s must begin with a letter or a digit.")
+                             % {"label": self.shown_label}, "invalid_start")
+        for ch in value:
+            category = unicodedata.category(ch)
+            if not (category[0] in "LM" or category == "Nd" or ch in self.PUNCTUATION):
+                raise self.refuse_character(ch)
+        return value
+
+
+class ExternalEmailAddress(NameRule):
+    """A mail contact's external e-mail address (its ExternalEmailAddress in Exchange).
+
+    ASCII only: the part before the @ of letters, digits and . _ - + ' (a dot-atom, no dot
+    first, last or twice in a row), the domain fully qualified (DomainName's rule, an
+    internationalized one in its xn-- form). Quoted local parts, `$`, the backtick and the
+    other characters RFC 5322 allows but no real address needs are refused. It is stored as
+    given; two addresses are one address whatever their case (name_key)."""
+
+    kind, label = "external_email", "external e-mail address"
+    shown_label = gettext_lazy("external e-mail address")
+    max_length = 254
+    LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+'")
+    allowed = gettext_lazy("an address such as someone@fabrikam.com: letters a-z, digits and "
+                           ". _ - + ' before the @")
+    note = gettext_lazy("Mail to the contact goes to this address. ")
+
+    def check(self, value):
+        local, at, domain = value.rpartition("@")
+        if not at or not local:
+            raise self.error(_("Enter an e-mail address such as someone@fabrikam.com."),
+                             "invalid")
+        for ch in local:
+            if ch not in self.LOCAL:
+                raise self.refuse_character(ch)
+        if local.startswith(".") or local.endswith(".") or ".." in local or len(local) > 64:
+            raise self.error(_("Enter an e-mail address such as someone@fabrikam.com."),
+                             "invalid")
+        try:
+            valid = not domain.endswith(".") and DOMAIN.clean(domain) == domain.lower()
+        except ValidationError:
+            valid = False
+        if not valid:
+            raise self.error(_("The part after the @ must be a fully qualified domain, such "
+                               "as fabrikam.com."), "invalid")
+        return value
 
 
 def _is_letter_or_digit(ch):
@@ -424,9 +492,12 @@ EMAIL = EmailAddress()
 TOKEN_NAME = TokenName()
 MAILBOX_ADDRESS = MailboxAddress()
 
+CONTACT_NAME = ContactName()
+EXTERNAL_EMAIL = ExternalEmailAddress()
+
 RULES = {rule.kind: rule for rule in (ORGANIZATION_NAME, LOGIN, DISPLAY_NAME, PERSONAL_NAME,
                                       UPN_LOCAL_PART, DOMAIN, EMAIL, TOKEN_NAME,
-                                      MAILBOX_ADDRESS)}
+                                      MAILBOX_ADDRESS, CONTACT_NAME, EXTERNAL_EMAIL)}
 
 organization_name = ORGANIZATION_NAME.clean
 login = LOGIN.clean

@@ -50,7 +50,7 @@ from servicplans.features import as_megabytes, mailbox_megabytes
 from servicplans.models import HostingPlanQuota, PlanFeature, QuotaName
 
 from . import constants as c
-from .models import Customer, CustomerAsset, HostingSpace, HostingSpaceQuota
+from .models import Customer, CustomerAsset, HostingSpace, HostingSpaceQuota, MailContact
 
 
 def _holders(customer):
@@ -108,6 +108,9 @@ USAGE = {
         customer_id__in=holders).exclude(status_id=c.DELETED).count(),
     QuotaName.MAILBOX_DISK_MB: _mailbox_disk_mb,
     QuotaName.SECURITY_GROUPS: _security_groups,
+    # An organization's live mail contacts (provisioning.models.contacts).
+    QuotaName.MAIL_CONTACTS: lambda space, holders: MailContact.objects.filter(
+        organization_id__in=holders).live().count(),
 }
 assert set(USAGE) == set(QuotaName), "every quota needs a usage rule"
 
@@ -235,7 +238,7 @@ def usage_many(spaces, only=None):
     """usage() of many spaces at once, in a fixed number of queries whatever their number
     and size: the limits (one query, unless prefetched), the reseller subtrees (one, when
     a space is a reseller's), the users by holder and service plan with each plan's mailbox
-    size (one), the domains by holder (one). {space pk: [QuotaUsage]}."""
+    size (one), the domains and mail contacts by holder (one). {space pk: [QuotaUsage]}."""
     spaces = list(spaces)
     wanted = [q for q in QuotaName if only is None or q.value in only]
     if not spaces:
@@ -257,11 +260,23 @@ def usage_many(spaces, only=None):
         for parent_id, plan_id, n, mailbox_size in rows:
             megabytes = as_megabytes(mailbox_size) if mailbox_size is not None else 0
             users[parent_id].append((plan_id, n, megabytes))
-    domains = {}
+    # The domains and the mail contacts by holder: one query for both (a UNION ALL).
+    counted = defaultdict(dict)  # quota -> {holder: n}
+    counts = []
     if QuotaName.DOMAINS in wanted:
-        domains = dict(CustomerAsset.objects.filter(customer_id__in=every_holder).exclude(
+        counts.append(CustomerAsset.objects.filter(customer_id__in=every_holder).exclude(
             status_id=c.DELETED).order_by().values("customer_id").annotate(
-            n=Count("pk")).values_list("customer_id", "n"))
+            quota=Value(QuotaName.DOMAINS.value), n=Count("pk")).values_list(
+            "quota", "customer_id", "n"))
+    if QuotaName.MAIL_CONTACTS in wanted:
+        counts.append(MailContact.objects.filter(organization_id__in=every_holder).live()
+                      .order_by().values("organization_id").annotate(
+            quota=Value(QuotaName.MAIL_CONTACTS.value), n=Count("pk")).values_list(
+            "quota", "organization_id", "n"))
+    if counts:
+        for quota, holder, n in counts[0].union(*counts[1:], all=True):
+            counted[quota][holder] = n
+    domains, contacts = counted[QuotaName.DOMAINS.value], counted[QuotaName.MAIL_CONTACTS.value]
     result = {}
     for space in spaces:
         ids, organizations = holders[space.customer_id]
@@ -275,6 +290,7 @@ def usage_many(spaces, only=None):
             QuotaName.SECURITY_GROUPS: organizations
             if space.customer.customer_type_id == c.RESELLER_ORGANIZATION
             else int(space.customer.is_organization),
+            QuotaName.MAIL_CONTACTS: sum(contacts.get(pk, 0) for pk in ids),
         }
         result[space.pk] = [QuotaUsage(q.value, q.label, used[q], _shown_limit(space, q.value))
                             for q in wanted]
@@ -308,6 +324,7 @@ QUOTA_NOUNS = {
     QuotaName.DOMAINS: pgettext_lazy("quota", "domains"),
     QuotaName.MAILBOX_DISK_MB: pgettext_lazy("quota", "mailbox disk space (mb)"),
     QuotaName.SECURITY_GROUPS: pgettext_lazy("quota", "security groups"),
+    QuotaName.MAIL_CONTACTS: pgettext_lazy("quota", "mail contacts"),
 }
 assert set(QUOTA_NOUNS) == set(QuotaName), "every quota needs a noun"
 
@@ -388,7 +405,7 @@ def quota_error(message, field, **figures):
 # the organization's own security group is made at sign-up without a reservation, so a
 # plan that sign-up accepts is never refused for it.
 RESERVED = (QuotaName.ORGANIZATIONS, QuotaName.USERS, QuotaName.MAILBOXES,
-            QuotaName.MAILBOX_DISK_MB, QuotaName.DOMAINS)
+            QuotaName.MAILBOX_DISK_MB, QuotaName.DOMAINS, QuotaName.MAIL_CONTACTS)
 
 
 def check_plan(space, hosting_plan, field=None):

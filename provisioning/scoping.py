@@ -46,6 +46,10 @@ PERMISSIONS = {
     "user.delete": _USER_MANAGERS,
     "user.reset_password": _HELPDESK,
     "user.set_enabled": _HELPDESK,
+    # Mail contacts (issue #12): as users.
+    "contact.view": _EVERYONE,
+    "contact.create": _USER_MANAGERS,
+    "contact.delete": _USER_MANAGERS,
     "domain.view": _EVERYONE,
     "domain.add": _ORGANIZATION_ADMINS,
     "peer.view": _ORGANIZATION_ADMINS,

@@ -19,6 +19,7 @@ class QuotaName(models.TextChoices):
     DOMAINS = "domains", _("Domains")
     MAILBOX_DISK_MB = "mailbox_disk_mb", _("Mailbox disk space (MB)")
     SECURITY_GROUPS = "security_groups", _("Security groups")
+    MAIL_CONTACTS = "mail_contacts", _("Mail contacts")
 
 
 class HostingPlan(models.Model):

@@ -208,6 +208,25 @@ RULE_EXAMPLES = [
     (names.MAILBOX_ADDRESS, "megan$(x)@contoso.example", "invalid_character"),
     (names.MAILBOX_ADDRESS, "megan\u202e@contoso.example", "forbidden_character"),
     (names.MAILBOX_ADDRESS, "a@b@contoso.example", "invalid"),
+    (names.CONTACT_NAME, " O'Brien, Pat (Fabrikam) ", "O'Brien, Pat (Fabrikam)"),
+    (names.CONTACT_NAME, "Zoë Ærøskøbing", "Zoë Ærøskøbing"),
+    (names.CONTACT_NAME, 'Say "hi"', "invalid_character"),
+    (names.CONTACT_NAME, "$(Remove-MailContact x)", "invalid_start"),
+    (names.CONTACT_NAME, "Pat $(Remove-MailContact x)", "invalid_character"),
+    (names.CONTACT_NAME, "Pat \u2018Quoted\u2019", "invalid_character"),
+    (names.CONTACT_NAME, "Pat\nBrown", "forbidden_character"),
+    (names.CONTACT_NAME, "Pat \u202eBrown", "forbidden_character"),
+    (names.CONTACT_NAME, "P" * 65, "max_length"),
+    (names.EXTERNAL_EMAIL, " Pat.Brown@Fabrikam.COM ", "Pat.Brown@Fabrikam.COM"),
+    (names.EXTERNAL_EMAIL, '"pat brown"@fabrikam.com', "invalid_character"),
+    (names.EXTERNAL_EMAIL, "$(whoami)@fabrikam.com", "invalid_character"),
+    (names.EXTERNAL_EMAIL, "pat@fabrikam.com\n", "pat@fabrikam.com"),
+    (names.EXTERNAL_EMAIL, "pat\n@fabrikam.com", "forbidden_character"),
+    (names.EXTERNAL_EMAIL, "pat@fabrikam", "invalid"),
+    (names.EXTERNAL_EMAIL, "pat@bücher.example", "invalid"),
+    (names.EXTERNAL_EMAIL, "pat..brown@fabrikam.com", "invalid"),
+    (names.EXTERNAL_EMAIL, "", "required"),
+    (names.EXTERNAL_EMAIL, "p" * 250 + "@x.com", "max_length"),
 ]
 
 
@@ -229,7 +248,7 @@ def test_a_rule_describes_itself_for_an_api():
         "help_text": names.LOGIN.help_text}
     assert set(names.RULES) == {"organization_name", "login", "display_name", "personal_name",
                                 "upn_local_part", "domain", "email", "token_name",
-                                "mailbox_address"}
+                                "mailbox_address", "contact_name", "external_email"}
 
 
 # --- Properties: whatever a caller sends ---------------------------------------------------
@@ -304,6 +323,8 @@ PLAUSIBLE[names.TOKEN_NAME] = PLAUSIBLE[names.DISPLAY_NAME]
 PLAUSIBLE[names.EMAIL] = st.builds(lambda local, domain: f"{local}@{domain}",
                                    PLAUSIBLE[names.UPN_LOCAL_PART], PLAUSIBLE[names.DOMAIN])
 PLAUSIBLE[names.MAILBOX_ADDRESS] = PLAUSIBLE[names.EMAIL]
+PLAUSIBLE[names.CONTACT_NAME] = PLAUSIBLE[names.ORGANIZATION_NAME]
+PLAUSIBLE[names.EXTERNAL_EMAIL] = PLAUSIBLE[names.EMAIL]
 
 
 def any_name(rule):
@@ -338,8 +359,10 @@ def assert_clean(value, rule):
     assert value == value.strip() and unicodedata.is_normalized("NFC", value)
     if rule in (names.LOGIN, names.UPN_LOCAL_PART, names.DOMAIN, names.MAILBOX_ADDRESS):
         assert value.isascii() and value.isprintable() and " " not in value
-    if rule is names.ORGANIZATION_NAME:
+    if rule in (names.ORGANIZATION_NAME, names.CONTACT_NAME):
         assert not set(value) & set("\\\"<>;=*$`‘’") and value[0].isalnum()
+    if rule is names.EXTERNAL_EMAIL:
+        assert value.isascii() and value.count("@") == 1 and not set(value) & set("\"$`()")
 
 
 def assert_refused(exc, field):

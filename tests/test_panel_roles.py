@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from provisioning import services
 from provisioning.models import Account, Operation, Role
 from tests.support.views import (
     ABOVE,
@@ -43,6 +44,9 @@ MATRIX = {
     "user_addresses": (("org", "user"), MANAGERS),
     "user_forwarding": (("org", "user"), MANAGERS),
     "domains": (("org",), EVERYONE),
+    "contacts": (("org",), EVERYONE),
+    "contact_create": (("org",), MANAGERS),
+    "contact_delete": (("org", "contact"), MANAGERS),
     "peers": (("org",), ADMINS),
     "peer_create": (("org",), ADMINS),
     "peer_edit": (("org", "peer"), ADMINS),
@@ -78,7 +82,9 @@ def page_ids(demo, contoso_peers):
     Operation.objects.filter(pk=operation.pk).update(state="failed", last_error="timeout")
     # The helpdesk peer: every administrator outranks it, so it is the target of peer pages.
     peer = Account.objects.get(user__username=HELPDESK)
-    return {"org": demo.pk, "user": user.pk, "peer": peer.pk, "operation": operation.pk}
+    contact = services.create_contact(demo, name="Pat Brown", email="pat@fabrikam.example")
+    return {"org": demo.pk, "user": user.pk, "peer": peer.pk, "operation": operation.pk,
+            "contact": contact.pk}
 
 
 def url_of(name, needs, ids):

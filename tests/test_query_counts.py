@@ -21,7 +21,15 @@ from django.utils import timezone
 
 from panel.views.imports import SESSION_KEY
 from provisioning import constants as c
-from provisioning.models import Account, Customer, CustomerAsset, Event, HostingSpace, Operation
+from provisioning.models import (
+    Account,
+    Customer,
+    CustomerAsset,
+    Event,
+    HostingSpace,
+    MailContact,
+    Operation,
+)
 from servicplans.models import HostingPlan, ServicePlan
 from tests.support.bulk import add_organizations, add_users
 from tests.support.views import PRIMARY, RESELLER, login, panel_patterns
@@ -56,6 +64,11 @@ ORGANIZATION_PAGES = {
     "user_addresses": (("user",), {}),
     "user_forwarding": (("user",), {}),
     "domains": ((), {}),
+    "contacts": ((), {}),
+    "contacts-searched": ((), {"q": "a", "status": "pending", "sort": "-email"}),
+    "contacts-last-page": ((), {"page": "9999"}),
+    "contact_create": ((), {}),
+    "contact_delete": (("contact",), {}),
     "peers": ((), {}),
     "peer_create": ((), {}),
     "peer_edit": (("account",), {}),
@@ -150,7 +163,10 @@ def ids_of(demo):
 
     admin = get_user_model().objects.get(username=PRIMARY)
     token = tokens.create(admin, name="Billing", actor=admin)
-    return {"org": demo.pk, "user": megan.pk, "batch": BATCH,
+    from provisioning import services
+
+    contact = services.create_contact(demo, name="Pat Brown", email="pat@fabrikam.example")
+    return {"org": demo.pk, "user": megan.pk, "batch": BATCH, "contact": contact.pk,
             "token_id": token[0].pk,
             "account": Account.objects.get(user__username="contoso-helpdesk").pk,
             "operation": operation.pk, "uidb64": "MQ", "token": "no-such-token"}
@@ -220,6 +236,10 @@ def grow(demo):
         Operation(customer=user, scope=demo, action="provision_user",
                   state="failed" if n % 3 else "succeeded", last_error="boom" if n % 3 else "")
         for n, user in enumerate(users))
+    MailContact.objects.bulk_create(
+        MailContact(organization=org, name=f"Contact {n}", email=f"c{n}@ext.example",
+                    name_key=f"contact {n}", email_key=f"c{n}@ext.example")
+        for org in [demo, *organizations[:50]] for n in range(20))
     for n in range(5):
         user = get_user_model().objects.create_user(f"contoso-extra-{n}", password="x" * 12)
         Account.objects.create(user=user, customer=demo, role="peer_read_only")

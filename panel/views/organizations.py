@@ -27,7 +27,7 @@ from .base import ObjectListMixin, OrganizationMixin, ServiceFormView
 from .reseller import events_csv
 
 DASHBOARD_QUOTAS = (QuotaName.USERS, QuotaName.MAILBOXES, QuotaName.DOMAINS,
-                    QuotaName.MAILBOX_DISK_MB)
+                    QuotaName.MAILBOX_DISK_MB, QuotaName.MAIL_CONTACTS)
 OPEN_STATES = (OperationState.QUEUED, OperationState.RUNNING, OperationState.FAILED)
 
 

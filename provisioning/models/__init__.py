@@ -1,4 +1,5 @@
 from .accounts import Account, Role
+from .contacts import ContactStatus, MailContact
 from .customers import (
     AssetType,
     Customer,
@@ -25,6 +26,7 @@ __all__ = [
     "Account",
     "AlertKind",
     "ApiToken",
+    "ContactStatus",
     "AssetType",
     "Customer",
     "CustomerAsset",
@@ -42,6 +44,7 @@ __all__ = [
     "LoginName",
     "MailAddress",
     "MailForwarding",
+    "MailContact",
     "Role",
     "StatusType",
 ]

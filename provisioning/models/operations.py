@@ -30,6 +30,8 @@ ACTION_LABELS = {
     # Mail flow (issue #12).
     "set_email_addresses": _("Set e-mail addresses"),
     "set_forwarding": _("Set forwarding"),
+    "provision_contact": _("Provision mail contact"),
+    "delete_contact": _("Delete mail contact"),
 }
 
 

@@ -27,7 +27,8 @@ MANAGERS = ADMINS | {MANAGER}
 HELPERS = MANAGERS | {HELPDESK}
 
 # The URL kwargs of the panel and the object each one names.
-ID_KWARGS = ("org_id", "user_id", "account_id", "operation_id", "batch", "token_id")
+ID_KWARGS = ("org_id", "user_id", "account_id", "operation_id", "batch", "token_id",
+             "contact_id")
 
 
 def make_login(username, **extra):
@@ -44,7 +45,7 @@ def make_peer(organization, username, role):
 
 def make_other_tenant():
     """Litware Hosting (reseller) > Fabrikam (organization) > one user, a peer, a failed
-    operation, a domain and an API token of its administrator."""
+    operation, a domain, an API token of its administrator and a mail contact."""
     provider = get_user_model().objects.get(username="provider")
     litware = Customer.objects.create(name="Litware Hosting",
                                       customer_type_id="ResellerOrganization")
@@ -66,7 +67,9 @@ def make_other_tenant():
     Operation.objects.filter(pk=operation.pk).update(state="failed", last_error="boom")
     admin = Account.objects.get(customer=fabrikam, role=Role.PRIMARY_ADMIN)
     token, _ = tokens.create(admin.user, name="Fabrikam billing", actor=admin.user)
-    return {"reseller": litware, "organization": fabrikam, "user": user,
+    contact = services.create_contact(fabrikam, name="Fabrikam Contact",
+                                      email="contact@litware.example")
+    return {"reseller": litware, "organization": fabrikam, "user": user, "contact": contact,
             "account": peer.account, "operation": operation, "token": token,
             "domain": fabrikam.assets.get(), "admin": admin}
 
@@ -95,7 +98,8 @@ def foreign_kwargs(route, own, foreign):
     """kwargs for `route`: every id from `foreign`, so each one must fail on its own."""
     values = {"org_id": foreign["organization"].pk, "user_id": foreign["user"].pk,
               "account_id": foreign["account"].pk, "operation_id": foreign["operation"].pk,
-              "batch": secrets.token_hex(16), "token_id": foreign["token"].pk}
+              "batch": secrets.token_hex(16), "token_id": foreign["token"].pk,
+              "contact_id": foreign["contact"].pk}
     return {name: values[name] for name in route_kwargs(route)}
 
 

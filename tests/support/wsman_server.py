@@ -297,6 +297,8 @@ _LIST_FILTER = {
 _READ = {"DomainController": FQDN}
 _WRITE = {"DomainController": FQDN, "Confirm": SWITCH, "WhatIf": SWITCH}
 MAILBOX_ID = _id("MailboxIdParameter")
+MAIL_CONTACT_ID = _id("MailContactIdParameter")
+PROXY_ADDRESS = Kind("id", "Microsoft.Exchange.Data.ProxyAddress")
 POLICY_ID = _id("MailboxPolicyIdParameter")
 
 # name -> (parameters and their types, mandatory parameters). From the Syntax sections of
@@ -502,6 +504,73 @@ CMDLETS: dict[str, tuple[dict[str, Kind], tuple[str, ...]]] = {
         },
         ("Identity",),
     ),
+    # An organization's mail contacts (issue #12): Exchange 2016/2019 syntax.
+    "Get-MailContact": (
+        {
+            "Identity": MAIL_CONTACT_ID,
+            "Anr": STR,
+            "Filter": STR,
+            "IgnoreDefaultScope": SWITCH,
+            "OrganizationalUnit": _id("ExtendedOrganizationalUnitIdParameter"),
+            "RecipientTypeDetails": Kind("multi", "Microsoft.Exchange.Data.Directory."
+                                         "Recipient.RecipientTypeDetails[]"),
+            "ResultSize": Kind("id", "Microsoft.Exchange.Data.Unlimited`1[System.UInt32]"),
+            "SortBy": STR,
+            **_READ,
+        },
+        (),
+    ),
+    "New-MailContact": (
+        {
+            "Name": STR,
+            "ExternalEmailAddress": PROXY_ADDRESS,
+            "Alias": STR,
+            "ArbitrationMailbox": MAILBOX_ID,
+            "DisplayName": STR,
+            "FirstName": STR,
+            "Initials": STR,
+            "LastName": STR,
+            "MacAttachmentFormat": Kind(
+                "enum", "Microsoft.Exchange.Data.ContentTypeOptions.MacAttachmentFormat",
+                ("BinHex", "UuEncode", "AppleSingle", "AppleDouble")),
+            "MessageBodyFormat": Kind(
+                "enum", "Microsoft.Exchange.Data.ContentTypeOptions.MessageBodyFormat",
+                ("Text", "Html", "TextAndHtml")),
+            "MessageFormat": Kind(
+                "enum", "Microsoft.Exchange.Data.ContentTypeOptions.MessageFormat",
+                ("Text", "Mime")),
+            "ModeratedBy": MULTI,
+            "ModerationEnabled": BOOL,
+            "OrganizationalUnit": _id("OrganizationalUnitIdParameter"),
+            "PrimarySmtpAddress": SMTP_ADDRESS,
+            "UsePreferMessageFormat": BOOL,
+            **_WRITE,
+        },
+        ("Name", "ExternalEmailAddress"),
+    ),
+    "Set-MailContact": (
+        {
+            "Identity": MAIL_CONTACT_ID,
+            "Alias": STR,
+            "DisplayName": STR,
+            "EmailAddresses": PROXY_ADDRESSES,
+            "EmailAddressPolicyEnabled": BOOL,
+            "ExternalEmailAddress": PROXY_ADDRESS,
+            "HiddenFromAddressListsEnabled": BOOL,
+            "IgnoreDefaultScope": SWITCH,
+            "Name": STR,
+            "PrimarySmtpAddress": SMTP_ADDRESS,
+            "WindowsEmailAddress": SMTP_ADDRESS,
+            **_CUSTOM_ATTRIBUTES,
+            **{f"ExtensionCustomAttribute{n}": MULTI for n in range(1, 6)},
+            **_WRITE,
+        },
+        ("Identity",),
+    ),
+    "Remove-MailContact": (
+        {"Identity": MAIL_CONTACT_ID, "IgnoreDefaultScope": SWITCH, **_WRITE},
+        ("Identity",),
+    ),
     "Get-User": (
         {
             "Identity": _id("UserIdParameter"),
@@ -702,6 +771,8 @@ class FakeExchange:
         self.users: dict[str, dict[str, Any]] = {}
         self.disconnected_mailboxes: list[dict[str, Any]] = []
         self.known_users_only = False
+        # Mail contacts by GUID (issue #12).
+        self.mail_contacts: dict[str, dict[str, Any]] = {}
 
     # -- dispatch ---------------------------------------------------------------
 
@@ -726,6 +797,12 @@ class FakeExchange:
                     {**u["mailbox"], "cas": u["cas"]} for u in self.users.values() if u["mailbox"]
                 ],
                 "disconnected_mailboxes": self.disconnected_mailboxes,
+                "mail_contacts": list(self.mail_contacts.values()),
+                "address_list_members": {
+                    record["Name"]: self.address_list_members(record)
+                    for table in (self.address_lists, self.global_address_lists)
+                    for record in table.values()
+                },
             }
         )
 
@@ -1253,6 +1330,141 @@ class FakeExchange:
     def _set_c_a_s_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
         user = self._mailbox_user(cmdlet, p["Identity"])
         return [], self._apply(user["cas"], p, p["Identity"])
+
+
+    # -- mail contacts (issue #12) ------------------------------------------------------
+    # A mail contact is an AD contact in an OU: its Name is its CN there, unique within the
+    # OU only. Its external address becomes its primary SMTP proxy address, which must be
+    # unique among all recipients of the Exchange organization, as Exchange requires.
+
+    def _proxy_addresses(self) -> dict[str, str]:
+        """{folded SMTP address: the recipient's name} of every recipient."""
+        found = {}
+        for user in self.users.values():
+            if user["mailbox"]:
+                for address in user["mailbox"].get("EmailAddresses") or []:
+                    found[_bare_smtp(address)] = user["Name"]
+        for contact in self.mail_contacts.values():
+            for address in contact["EmailAddresses"]:
+                found[_bare_smtp(address)] = contact["Name"]
+        return found
+
+    def _resolve_contact(self, cmdlet: str, identity: str) -> dict[str, Any]:
+        folded = identity.casefold()
+        matches = [
+            contact for contact in self.mail_contacts.values()
+            if folded in {str(contact[key]).casefold() for key in
+                          ("Guid", "DistinguishedName", "Name", "Alias")}
+        ]
+        if len(matches) > 1:
+            raise CmdletError(
+                f"The operation couldn't be performed because '{identity}' matches multiple "
+                "entries.",
+                "Microsoft.Exchange.Configuration.Tasks.ManagementObjectAmbiguousException",
+                "NotSpecified",
+                "[FailureCategory=Cmdlet-ManagementObjectAmbiguousException] 8A3F1C2B,"
+                + _task(cmdlet),
+            )
+        if not matches:
+            raise not_found(cmdlet, identity, self.dc)
+        return matches[0]
+
+    def _get_mail_contact(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        if p.get("Identity") is None:
+            return copy.deepcopy(list(self.mail_contacts.values())), []
+        return [copy.deepcopy(self._resolve_contact(cmdlet, p["Identity"]))], []
+
+    def _new_mail_contact(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        unit = p.get("OrganizationalUnit") or f"CN=Users,DC={self.domain.split('.')[0]}"
+        if not re.match(r"^(OU|CN)=", unit, re.IGNORECASE):
+            raise not_found(cmdlet, unit, self.dc)
+        external = _bare_smtp(p["ExternalEmailAddress"])
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", external):
+            raise cannot_bind(
+                cmdlet, "ExternalEmailAddress",
+                f'Cannot convert value "{p["ExternalEmailAddress"]}" to type '
+                f'"{PROXY_ADDRESS.type_name}". Error: "The address '
+                f"'{p['ExternalEmailAddress']}' is invalid.\"",
+            )
+        dn = f"CN={_escape_rdn(p['Name'])},{unit}"
+        for contact in self.mail_contacts.values():
+            if contact["DistinguishedName"].casefold() == dn.casefold():
+                raise already_exists(cmdlet, dn, self.dc)
+        holder = self._proxy_addresses().get(external.casefold())
+        if holder is not None:
+            raise CmdletError(
+                f'The proxy address "SMTP:{external}" is already being used by the proxy '
+                f'addresses or LegacyExchangeDN of "{holder}". Please choose another proxy '
+                "address.",
+                "Microsoft.Exchange.Data.Directory.ProxyAddressExistsException",
+                "NotSpecified",
+                "[FailureCategory=Cmdlet-ProxyAddressExistsException] 4C9B7D21," + _task(cmdlet),
+            )
+        alias = p.get("Alias") or re.sub(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]", "",
+                                         p["Name"]) or "contact"
+        guid = str(uuid.uuid4())
+        record = {
+            "Name": p["Name"],
+            "Identity": p["Name"],
+            "DisplayName": p.get("DisplayName") or p["Name"],
+            "Alias": alias,
+            "DistinguishedName": dn,
+            "OrganizationalUnit": unit,
+            "ExternalEmailAddress": f"SMTP:{external}",
+            "PrimarySmtpAddress": external,
+            "EmailAddresses": [f"SMTP:{external}"],
+            "RecipientType": "MailContact",
+            "RecipientTypeDetails": "MailContact",
+            "HiddenFromAddressListsEnabled": False,
+            "Guid": guid,
+            **{name: "" for name in _CUSTOM_ATTRIBUTES},
+        }
+        self.mail_contacts[guid] = record
+        return [copy.deepcopy(record)], []
+
+    def _set_mail_contact(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        contact = self._resolve_contact(cmdlet, p["Identity"])
+        return [], self._apply(contact, p, p["Identity"])
+
+    def _remove_mail_contact(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        contact = self._resolve_contact(cmdlet, p["Identity"])
+        del self.mail_contacts[contact["Guid"]]
+        return [], []
+
+    def address_list_members(self, record: dict[str, Any]) -> list[str]:
+        """The names of the recipients an address list (or GAL) made from precanned
+        conditions shows: the recipient types it includes whose CustomAttribute1 is one of
+        its ConditionalCustomAttribute1 values (every one, when it names none)."""
+        included = {part.strip().casefold() for part in
+                    str(record.get("IncludedRecipients") or "").split(",") if part.strip()}
+        tags = {str(t).casefold() for t in record.get("ConditionalCustomAttribute1") or []}
+
+        def shown(kind: str, attributes: dict[str, Any]) -> bool:
+            if not ({"allrecipients", kind} & included):
+                return False
+            if attributes.get("HiddenFromAddressListsEnabled"):
+                return False
+            return not tags or str(attributes.get("CustomAttribute1") or "").casefold() in tags
+
+        members = [u["Name"] for u in self.users.values()
+                   if u["mailbox"] and shown("mailboxusers", u["mailbox"])]
+        members += [c["Name"] for c in self.mail_contacts.values() if shown("mailcontacts", c)]
+        return sorted(members)
+
+
+def _bare_smtp(address: str) -> str:
+    text = str(address or "").strip()
+    return text[5:] if text[:5].casefold() == "smtp:" else text
+
+
+def _escape_rdn(value: str) -> str:
+    """An RDN value escaped as RFC 4514 (and ldap3's escape_rdn, which the panel uses)."""
+    escaped = "".join("\\" + ch if ch in '\\,+"<>;=' else ch for ch in value)
+    if escaped.startswith(("#", " ")):
+        escaped = "\\" + escaped
+    if escaped.endswith(" ") and not escaped.endswith("\\ "):
+        escaped = escaped[:-1] + "\\ "
+    return escaped
 
 
 def _snake(noun: str) -> str:

@@ -23,13 +23,14 @@ HOSTING_PLANS = {
     # name: (setup, recurring, {quota: limit or None for unlimited})
     "Reseller Standard": ("0.00", "49.00", {"organizations": 100, "users": None,
                                             "mailboxes": None, "domains": None,
-                                            "mailbox_disk_mb": None, "security_groups": None}),
+                                            "mailbox_disk_mb": None, "security_groups": None,
+                                            "mail_contacts": None}),
     "Business Basic": ("25.00", "4.00", {"organizations": 0, "users": 25, "mailboxes": 25,
                                          "domains": 3, "mailbox_disk_mb": 51200,
-                                         "security_groups": 5}),
+                                         "security_groups": 5, "mail_contacts": 50}),
     "Business Premium": ("0.00", "9.00", {"organizations": 0, "users": 250, "mailboxes": 250,
                                           "domains": None, "mailbox_disk_mb": None,
-                                          "security_groups": 50}),
+                                          "security_groups": 50, "mail_contacts": 500}),
 }
 
 # Values are the native attribute's own values (disablePOP=false means POP is on).
