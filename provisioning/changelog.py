@@ -153,6 +153,10 @@ FIELD_LABELS = {
 VALUE_LABELS = {
     "status": {c.ENABLED: gettext_lazy("Enabled"), c.DISABLED: gettext_lazy("Disabled"),
                c.DELETED: gettext_lazy("Deleted")},
+    "customer_type": {c.RESELLER_ORGANIZATION: gettext_lazy("Reseller"),
+                      c.BUSINESS_ORGANIZATION: gettext_lazy("Organization"),
+                      c.BUSINESS_USER: gettext_lazy("User"),
+                      c.CONSUMER_USER: gettext_lazy("Consumer user")},
     "asset_type": {c.PRIMARY_DOMAIN: gettext_lazy("Primary domain"),
                    c.SECONDARY_DOMAIN: gettext_lazy("Secondary domain"),
                    c.VANITY_DOMAIN: gettext_lazy("Vanity domain")},

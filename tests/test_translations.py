@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from provisioning import alerts, changelog, quotas, services
@@ -169,6 +170,29 @@ def test_event_types_and_change_log_words_are_translated():
         assert str(changelog.NOUNS[Account][0]) == "Panel-Konto"
         assert str(changelog.TITLES[1] % {"noun": "Benutzer", "name": "x"}) == (
             "Benutzer x geändert")
+
+
+def test_reference_values_in_the_change_log_are_shown_by_label(client, demo):
+    """Status, asset and customer types are stored by their seed names (BusinessUser); the
+    change log shows each by a label, translated."""
+    from provisioning import constants as c
+    from servicplans.models import ServicePlan
+    from tests.support.views import login
+
+    for key, stored in (("customer_type", c.CUSTOMER_TYPES), ("asset_type", c.ASSET_TYPES),
+                        ("status", c.STATUS_TYPES)):
+        assert set(changelog.VALUE_LABELS[key]) == set(stored), key
+    admin = get_user_model().objects.get(username=PRIMARY)
+    services.create_user(demo, display_name="Lara Log", local_part="lara",
+                         domain="contoso.example", password="Strong-Password-104!",
+                         service_plan=ServicePlan.objects.get(name="Gold"), actor=admin)
+    login(client, PRIMARY)
+    url = reverse("changelog", args=[demo.pk])
+    english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    german = client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Lara Log" in english and "Lara Log" in german
+    for page in (english, german):
+        assert c.BUSINESS_USER not in page and c.BUSINESS_ORGANIZATION not in page
 
 
 def test_every_action_is_named_for_people_in_english_and_german(client, demo):
