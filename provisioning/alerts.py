@@ -42,7 +42,16 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from . import constants as c
 from . import metrics
-from .models import Account, AlertKind, Event, Operation, OperationAlert, OperationState, Role
+from .models import (
+    Account,
+    AlertKind,
+    Event,
+    Operation,
+    OperationAlert,
+    OperationState,
+    ProviderSummary,
+    Role,
+)
 from .models.operations import action_label
 
 log = logging.getLogger(__name__)
@@ -260,21 +269,34 @@ def send_provider_summary(now=None):
         log.info("no provider address for the daily summary (staff e-mail or "
                  "PROVIDER_ALERT_EMAIL)")
         return 0
+    day = timezone.localdate(now)
+    told = set(ProviderSummary.objects.filter(day=day).values_list("email", flat=True))
+    addresses = [address for address in addresses if address not in told]
+    if not addresses:
+        return 0
     figures = provider_summary(now)
     languages = languages_of(addresses)
-    messages = []
-    for address in addresses:
-        with in_language_of(languages, address):
-            messages.append(summary_message(address, figures))
-    try:
-        with mail.get_connection() as connection:
-            sent = connection.send_messages(messages) or 0
-    except Exception as exc:  # noqa: BLE001 - reported, and counted
-        log.warning("could not send the provider's daily summary (%s)",
-                    exc.__class__.__name__)
-        metrics.alert_email("summary", "failed", len(messages))
-        return 0
-    metrics.alert_email("summary", "sent", sent)
+    sent = 0
+    with mail.get_connection() as connection:
+        for address in addresses:
+            try:
+                # Recorded with the send: one e-mail a day per address, however often beat
+                # fires; a failed send records nothing, so the next run tries again.
+                with transaction.atomic():
+                    ProviderSummary.objects.create(day=day, email=address)
+                    with in_language_of(languages, address):
+                        message = summary_message(address, figures)
+                    message.connection = connection
+                    message.send()
+            except IntegrityError:
+                continue  # a run beside this one sent it first
+            except Exception as exc:  # noqa: BLE001 - reported, and counted
+                log.warning("could not send the provider's daily summary to %s (%s)",
+                            address, exc.__class__.__name__)
+                metrics.alert_email("summary", "failed")
+                continue
+            metrics.alert_email("summary", "sent")
+            sent += 1
     return sent
 
 

@@ -202,7 +202,7 @@ def test_the_provider_gets_a_daily_summary(provisioned, conflict, mailoutbox, se
     assert message.subject == ("[Hosted Organizations] Daily summary: 2 failed, 0 waiting, "
                                "2 sign-up(s)")
     assert "  Provision user: 3 succeeded, 2 failed\n" in message.body
-    assert "Now queued: 1 " in message.body  # Fabrikam's, not provisioned
+    assert "Now queued: 2 " in message.body  # Fabrikam and its mail contact, not provisioned
     assert "Contoso: 2" in message.body
     assert "Organizations signed up: 2." in message.body
     no_secret_in(mailoutbox)
@@ -210,6 +210,27 @@ def test_the_provider_gets_a_daily_summary(provisioned, conflict, mailoutbox, se
     settings.PROVIDER_ALERT_EMAIL = []
     get_user_model().objects.filter(is_staff=True).update(email="")
     assert alerts.send_provider_summary() == 0
+
+
+def test_the_daily_summary_goes_once_a_day_however_often_beat_fires(provisioned, conflict,
+                                                                      mailoutbox, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.PROVIDER_ALERT_EMAIL = ["noc@provider.example"]
+    fail_new_user(provisioned, "clash1")
+    now = timezone.now()
+    assert alerts.send_provider_summary(now) == 2
+    # Beat fires again the same day (a second scheduler, a restart at the hour): nothing.
+    assert alerts.send_provider_summary(now + timedelta(minutes=1)) == 0
+    assert len(mailoutbox) == 2
+    # A new address added that day still gets its one summary.
+    settings.PROVIDER_ALERT_EMAIL = ["noc@provider.example", "night@provider.example"]
+    assert alerts.send_provider_summary(now + timedelta(minutes=2)) == 1
+    assert recipients(mailoutbox[2:]) == ["night@provider.example"]
+    # The next day, everyone again.
+    assert alerts.send_provider_summary(now + timedelta(days=1)) == 3
 
 
 # --- Through a real SMTP server -----------------------------------------------------------

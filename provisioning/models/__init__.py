@@ -19,6 +19,7 @@ from .operations import (
     OperationAlert,
     OperationSecret,
     OperationState,
+    ProviderSummary,
 )
 from .tokens import ApiToken
 
@@ -37,6 +38,7 @@ __all__ = [
     "FINISHED_STATES",
     "Operation",
     "OperationAlert",
+    "ProviderSummary",
     "OperationSecret",
     "OperationState",
     "HostingSpace",

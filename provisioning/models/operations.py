@@ -144,3 +144,22 @@ class OperationAlert(models.Model):
 
     def __str__(self):
         return f"{self.kind} alert of operation #{self.operation_id} to {self.email}"
+
+
+class ProviderSummary(models.Model):
+    """The provider's daily summary to one address on one day (provisioning.alerts).
+
+    Written in the transaction that sends it, under a unique constraint, so a beat that
+    fires twice (two schedulers for a moment, a restart at the hour) sends it once; a send
+    that fails leaves no row, and the next run tries again."""
+
+    day = models.DateField()
+    email = models.EmailField()
+    sent = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "email"],
+                                               name="one_summary_per_day_and_email")]
+
+    def __str__(self):
+        return f"summary of {self.day} to {self.email}"
