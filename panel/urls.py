@@ -70,6 +70,10 @@ organization_urls = [
     path("users/<int:user_id>/disable/", users.UserEnableView.as_view(enable=False),
          name="user_disable"),
     path("users/<int:user_id>/delete/", users.UserDeleteView.as_view(), name="user_delete"),
+    path("users/<int:user_id>/mailbox/disconnect/",
+         users.UserMailboxConnectionView.as_view(connect=False), name="user_mailbox_disconnect"),
+    path("users/<int:user_id>/mailbox/reconnect/",
+         users.UserMailboxConnectionView.as_view(connect=True), name="user_mailbox_reconnect"),
     # Mail flow (issue #12).
     path("users/<int:user_id>/addresses/", users.UserEmailAddressesView.as_view(),
          name="user_addresses"),

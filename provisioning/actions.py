@@ -18,7 +18,7 @@ from . import backends
 from . import constants as c
 from .directory import ObjectExistsError, PermanentDirectoryError, TenantMark, rdn
 from .exchange import PermanentExchangeError
-from .models import ContactStatus, Customer, MailContact
+from .models import ContactStatus, Customer, MailContact, MailForwarding
 
 log = logging.getLogger(__name__)
 
@@ -554,8 +554,6 @@ class SetForwarding(Action):
     always set, so the mailbox ends with exactly this forwarding."""
 
     def run(self, ctx):
-        from .models import MailForwarding
-
         identity = _mailbox_identity(ctx)
         if identity is None:
             return
@@ -675,6 +673,65 @@ def remove_contacts(ctx, org):
                                                   org.name))
 
 
+# --- Disconnect and reconnect a user's mailbox (issue #12) ---------------------------------
+
+
+class DisconnectMailbox(Action):
+    """Disable-Mailbox: Exchange keeps the mailbox, disconnected, for its retention time.
+    What finds it again (its ExchangeGuid and database) is recorded first, in its own
+    step, so a retry after a lost reply still knows it."""
+
+    def run(self, ctx):
+        if ctx.exchange is None:
+            ctx.note("mailbox_disconnected", "skipped", "no Exchange service")
+            return
+        guid = ctx.guid()
+        ctx.step("mailbox_identity", lambda: ctx.exchange.mailbox_identity(guid))
+        ctx.step("mailbox_disconnected", lambda: ctx.exchange.disable_mailbox(guid))
+
+
+def disconnected_identity(user):
+    """The mailbox identity the user's last disconnection recorded, or None."""
+    from .models import Operation
+
+    for steps in Operation.objects.filter(
+            customer=user, action="disconnect_mailbox", state="succeeded").order_by(
+            "-pk").values_list("steps", flat=True)[:1]:
+        for step in steps:
+            if step.get("name") == "mailbox_identity" and step.get("state") == "done":
+                return step.get("result")
+    return None
+
+
+class ReconnectMailbox(Action):
+    """Connect-Mailbox: the disconnected mailbox back on its user, then what the plan and
+    the panel set on it (Exchange cleared them on disconnection): quotas, protocols, the
+    tenant tag and address book policy, addresses and forwarding. A user whose disconnection
+    found no mailbox gets a new one, as its plan says."""
+
+    def run(self, ctx):
+        if ctx.exchange is None:
+            ctx.note("mailbox_connected", "skipped", "no Exchange service")
+            return
+        user, guid = ctx.customer, ctx.guid()
+        identity = disconnected_identity(user)
+        if identity is not None:
+            ctx.step("mailbox_connected", lambda: bool(ctx.exchange.connect_mailbox(
+                identity["ExchangeGuid"], identity["Database"], guid)))
+        else:
+            ctx.step("mailbox", lambda: bool(ctx.exchange.enable_mailbox(
+                guid, ctx.exchange.settings.default_database or None)))
+        settings = plan_settings(user.service_plan)
+        org = user.organization
+        settings.mailbox.update(CustomAttribute1=org.name,
+                                AddressBookPolicy=organization_names(org)["abp"])
+        apply_mailbox_settings(ctx, guid, settings)
+        if user.mail_addresses.exists():
+            SetEmailAddresses().run(ctx)
+        if MailForwarding.objects.filter(customer=user).exists():
+            SetForwarding().run(ctx)
+
+
 ACTIONS = {
     "provision_organization": ProvisionOrganization(),
     "provision_user": ProvisionUser(),
@@ -686,6 +743,8 @@ ACTIONS = {
     "change_plan": ChangePlan(),
     "add_domain": AddDomain(),
     "delete_organization": DeleteOrganization(),
+    "disconnect_mailbox": DisconnectMailbox(),
+    "reconnect_mailbox": ReconnectMailbox(),
     # Mail flow (issue #12).
     "set_email_addresses": SetEmailAddresses(),
     "set_forwarding": SetForwarding(),

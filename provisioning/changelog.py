@@ -136,6 +136,7 @@ FIELD_LABELS = {
     "upn": gettext_lazy("UPN"),
     "status": gettext_lazy("Status"),
     "service_plan": gettext_lazy("Service plan"),
+    "mailbox_disconnected": gettext_lazy("Mailbox disconnected"),
     "customer": gettext_lazy("Customer"),
     "asset_type": gettext_lazy("Asset type"),
     "hosting_plan": gettext_lazy("Hosting plan"),

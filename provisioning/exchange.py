@@ -57,6 +57,7 @@ ALLOWED_CMDLETS = frozenset(
         "Enable-Mailbox",
         "Set-Mailbox",
         "Disable-Mailbox",
+        "Connect-Mailbox",
         "Get-CASMailbox",
         "Set-CASMailbox",
         "Get-User",
@@ -1303,6 +1304,32 @@ class ExchangeClient:
             identity,
             self._contact_matches(external_address, tenant),
         )
+
+
+    def mailbox_identity(self, identity: str) -> dict[str, Any] | None:
+        """What finds this user's mailbox again once it is disconnected: its ExchangeGuid
+        and database. None when the user has no mailbox."""
+        mailbox = self.get_mailbox(identity)
+        if mailbox is None:
+            return None
+        return {"ExchangeGuid": mailbox.get("ExchangeGuid"), "Database": mailbox.get("Database")}
+
+    def connect_mailbox(self, exchange_guid: str, database: str, user: str) -> dict[str, Any]:
+        """Connect a disconnected mailbox (by its ExchangeGuid, in its database) to the
+        directory user it belonged to. A user that has a mailbox already is success: an
+        earlier attempt connected it."""
+        existing = self.get_mailbox(user)
+        if existing is not None:
+            return existing
+        try:
+            self.run("Connect-Mailbox", {"Identity": exchange_guid, "Database": database,
+                                         "User": user, "Confirm": False})
+        except PermanentExchangeError:
+            existing = self.get_mailbox(user)
+            if existing is None:
+                raise
+            return existing
+        return self.get_mailbox(user) or {"Identity": user}
 
 
 class DryRunExchangeClient(ExchangeClient):

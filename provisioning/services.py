@@ -366,6 +366,9 @@ def change_plan(user, service_plan, actor=None):
     if organization is not None:
         quotas.reserve_many(organization, {})
     user = _locked(user)
+    if user.mailbox_disconnected:
+        raise ValidationError(_("The mailbox of %(user)s is disconnected: reconnect it "
+                                "first.") % {"user": user.upn}, code="disconnected")
     if service_plan is not None and not organization.available_service_plans.filter(
             pk=service_plan.pk, is_active=True).exists():
         raise ValidationError({"service_plan": not_available(service_plan)})
@@ -459,8 +462,9 @@ def address_in_use(address):
     return _("The address %(address)s is already in use.") % {"address": address}
 
 
-def _mailbox_of(user):
-    """The user, locked, if it has a mailbox the panel may change; else a ValidationError."""
+def _mailbox_of(user, connected=True):
+    """The user, locked, if it has a mailbox the panel may change (and, unless `connected`
+    is False, one that is connected); else a ValidationError."""
     user = _locked(user)
     if not user.is_user or user.organization is None:
         raise ValidationError(_("Only a user of an organization has a mailbox."))
@@ -470,7 +474,36 @@ def _mailbox_of(user):
     if user.service_plan_id is None:
         raise ValidationError(_("%(user)s has no mailbox: give it a service plan first.")
                               % {"user": user.upn})
+    if connected and user.mailbox_disconnected:
+        raise ValidationError(_("The mailbox of %(user)s is disconnected: reconnect it "
+                                "first.") % {"user": user.upn}, code="disconnected")
     return user
+
+
+@transaction.atomic
+def disconnect_mailbox(user, actor=None):
+    """Disconnect a user's mailbox: Exchange keeps it, and its data, for its retention
+    time; the user keeps its account and plan, and reconnect_mailbox brings it back."""
+    user = _mailbox_of(user, connected=False)
+    if user.mailbox_disconnected:
+        raise ValidationError(_("The mailbox of %(user)s is already disconnected.")
+                              % {"user": user.upn}, code="disconnected")
+    user.mailbox_disconnected = True
+    user.save(update_fields=["mailbox_disconnected", "updated"])
+    return journal.enqueue(user, "disconnect_mailbox", actor)
+
+
+@transaction.atomic
+def reconnect_mailbox(user, actor=None):
+    """Connect the user's disconnected mailbox again, with its plan's settings, addresses
+    and forwarding."""
+    user = _mailbox_of(user, connected=False)
+    if not user.mailbox_disconnected:
+        raise ValidationError(_("The mailbox of %(user)s is connected.") % {"user": user.upn},
+                              code="connected")
+    user.mailbox_disconnected = False
+    user.save(update_fields=["mailbox_disconnected", "updated"])
+    return journal.enqueue(user, "reconnect_mailbox", actor)
 
 
 def _addresses_in_use(addresses, user):

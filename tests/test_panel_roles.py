@@ -43,6 +43,8 @@ MATRIX = {
     "user_delete": (("org", "user"), MANAGERS),
     "user_addresses": (("org", "user"), MANAGERS),
     "user_forwarding": (("org", "user"), MANAGERS),
+    "user_mailbox_disconnect": (("org", "user"), MANAGERS),
+    "user_mailbox_reconnect": (("org", "user"), MANAGERS),
     "domains": (("org",), EVERYONE),
     "contacts": (("org",), EVERYONE),
     "contact_create": (("org",), MANAGERS),

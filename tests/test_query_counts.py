@@ -63,6 +63,8 @@ ORGANIZATION_PAGES = {
     "user_delete": (("user",), {}),
     "user_addresses": (("user",), {}),
     "user_forwarding": (("user",), {}),
+    "user_mailbox_disconnect": (("user",), {}),
+    "user_mailbox_reconnect": (("user",), {}),
     "domains": ((), {}),
     "contacts": ((), {}),
     "contacts-searched": ((), {"q": "a", "status": "pending", "sort": "-email"}),

@@ -164,6 +164,42 @@ class UserDeleteView(UserMixin, ConfirmView):
         return reverse("users", args=[self.organization.pk])
 
 
+class UserMailboxConnectionView(UserMixin, ConfirmView):
+    """Disconnect the user's mailbox (Exchange keeps it), or reconnect it."""
+
+    permission = "user.edit"
+    connect = False
+
+    def get_context_data(self, **kwargs):
+        if self.connect:
+            self.question = _("Reconnect the mailbox of {view.customer.name} "
+                              "({view.customer.upn})?")
+            self.detail = _("The mailbox Exchange kept is connected again, with the plan's "
+                            "settings, its addresses and its forwarding.")
+            self.button = _("Reconnect mailbox")
+        else:
+            self.question = _("Disconnect the mailbox of {view.customer.name} "
+                              "({view.customer.upn})?")
+            self.detail = _("The user keeps its account and plan, and receives no mail. "
+                            "Exchange keeps the mailbox and its data for its retention time; "
+                            "reconnect it to bring it back.")
+            self.button = _("Disconnect mailbox")
+        self.danger = not self.connect
+        return super().get_context_data(**kwargs)
+
+    def perform(self):
+        if self.connect:
+            services.reconnect_mailbox(self.customer, actor=self.request.user)
+            self.success_message = _("The mailbox of {view.customer.upn} is being reconnected.")
+        else:
+            services.disconnect_mailbox(self.customer, actor=self.request.user)
+            self.success_message = _("The mailbox of {view.customer.upn} is being "
+                                     "disconnected.")
+
+    def get_success_url(self):
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
+
 # --- Mail flow (issue #12) -----------------------------------------------------------------
 
 

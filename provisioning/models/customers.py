@@ -112,6 +112,9 @@ class Customer(MPTTModel):
                                    editable=False)
     service_plan = models.ForeignKey("servicplans.ServicePlan", on_delete=models.PROTECT,
                                      null=True, blank=True, related_name="customers")
+    # Disable-Mailbox keeps a disconnected mailbox for Exchange's retention time; the user
+    # keeps its plan, and reconnecting brings the same mailbox back (actions.ReconnectMailbox).
+    mailbox_disconnected = models.BooleanField(default=False)
     available_service_plans = models.ManyToManyField(
         "servicplans.ServicePlan", blank=True, related_name="available_to",
         help_text="The service plans an organization may assign to its users.")

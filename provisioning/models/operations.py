@@ -27,6 +27,8 @@ ACTION_LABELS = {
     "change_plan": _("Change service plan"),
     "add_domain": _("Add domain"),
     "delete_organization": _("Delete organization"),
+    "disconnect_mailbox": _("Disconnect mailbox"),
+    "reconnect_mailbox": _("Reconnect mailbox"),
     # Mail flow (issue #12).
     "set_email_addresses": _("Set e-mail addresses"),
     "set_forwarding": _("Set forwarding"),

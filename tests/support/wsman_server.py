@@ -464,6 +464,17 @@ CMDLETS: dict[str, tuple[dict[str, Kind], tuple[str, ...]]] = {
         },
         ("Identity",),
     ),
+    "Connect-Mailbox": (
+        {
+            "Identity": _id("StoreMailboxIdParameter"),
+            "Database": _id("DatabaseIdParameter"),
+            "User": _id("UserIdParameter"),
+            "Alias": STR,
+            "Force": SWITCH,
+            **_WRITE,
+        },
+        ("Identity", "Database"),
+    ),
     "Disable-Mailbox": (
         {
             "Identity": MAILBOX_ID,
@@ -1320,6 +1331,42 @@ class FakeExchange:
         )
         user["mailbox"] = None
         user["cas"] = None
+        return [], []
+
+    def _connect_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
+        """A disconnected mailbox, found by its ExchangeGuid (or name) in the database it
+        was disconnected from, back on a directory user that has no mailbox."""
+        wanted, database = p["Identity"].casefold(), p["Database"].casefold()
+        found = [m for m in self.disconnected_mailboxes
+                 if wanted in {str(m.get("ExchangeGuid", "")).casefold(),
+                               str(m.get("Name", "")).casefold()}
+                 and str(m.get("Database", "")).casefold() == database]
+        if not found:
+            raise not_found(cmdlet, p["Identity"], self.dc)
+        if not p.get("User"):
+            raise CmdletError(
+                "The parameter User is required to connect a user mailbox.",
+                "Microsoft.Exchange.Configuration.Tasks.TaskArgumentException",
+                "InvalidArgument",
+                "[FailureCategory=Cmdlet-TaskArgumentException] 4D0C2B71," + _task(cmdlet),
+            )
+        user = self._resolve_user(cmdlet, p["User"])
+        if user["mailbox"]:
+            raise CmdletError(
+                f'The user "{user["Name"]}" is already mailbox-enabled.',
+                "Microsoft.Exchange.Configuration.Tasks.RecipientTaskException",
+                "InvalidArgument",
+                "[FailureCategory=Cmdlet-RecipientTaskException] 1E2F9A52," + _task(cmdlet),
+            )
+        record = found[0]
+        self.disconnected_mailboxes.remove(record)
+        mailbox = {k: v for k, v in record.items() if k not in ("DisconnectReason", "cas")}
+        # Exchange clears the directory's mail attributes on Disable-Mailbox: the tenant tag
+        # and the address book policy come back only when the panel sets them again.
+        mailbox.update({"AddressBookPolicy": None, "CustomAttribute1": "",
+                        "Identity": user["Name"], "Name": user["Name"]})
+        user["mailbox"] = mailbox
+        user["cas"] = {**record["cas"], "Identity": user["Name"], "Name": user["Name"]}
         return [], []
 
     def _get_c_a_s_mailbox(self, cmdlet: str, p: dict) -> tuple[list[dict], list[str]]:
