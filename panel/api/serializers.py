@@ -16,14 +16,21 @@ from servicplans.models import HostingPlan, ServicePlan
 MAX_ID = 2**63 - 1
 
 
+class NameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The rule refuses NUL, surrogates and the rest, with its words. Cleared here, not
+        # on the instance Name() returns: a serializer deep-copies its declared fields, and
+        # a copy is made by calling __init__ again with the same arguments.
+        self.validators = []
+
+
 def Name(rule, **kwargs):  # noqa: N802 - a field, named like one
     """A name the services clean by `rule` (provisioning.names): taken as sent — no trimming,
     length or blank check of REST framework's own — so that the browser and the API give
     the same answer and the same message for every name."""
-    field = serializers.CharField(trim_whitespace=False, allow_blank=True,
-                                  help_text=rule.help_text, **kwargs)
-    field.validators = []  # the rule refuses NUL, surrogates and the rest, with its words
-    return field
+    kwargs.setdefault("help_text", rule.help_text)
+    return NameField(trim_whitespace=False, allow_blank=True, **kwargs)
 
 
 def Id(**kwargs):  # noqa: N802 - a field, named like one
