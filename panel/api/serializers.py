@@ -9,7 +9,15 @@ from rest_framework import serializers
 
 from provisioning import constants as c
 from provisioning import names
-from provisioning.models import Account, ApiToken, Customer, CustomerAsset, Event, Operation
+from provisioning.models import (
+    Account,
+    ApiToken,
+    Customer,
+    CustomerAsset,
+    Event,
+    MailContact,
+    Operation,
+)
 from provisioning.models.accounts import PEER_ROLES, Role
 from servicplans.models import HostingPlan, ServicePlan
 
@@ -198,6 +206,31 @@ class ServicePlanChangeSerializer(serializers.Serializer):
     service_plan = serializers.PrimaryKeyRelatedField(
         queryset=ServicePlan.objects.all(), allow_null=True,
         help_text="One of the organization's available service plans; null: no mailbox.")
+
+
+# --- Mail contacts --------------------------------------------------------------------
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    url = Link("api:contact-detail")
+    organization = serializers.IntegerField(source="organization_id", read_only=True)
+    provisioned = serializers.SerializerMethodField(
+        help_text="Whether the Exchange mail contact exists (its GUID is recorded).")
+
+    class Meta:
+        model = MailContact
+        fields = ("id", "url", "organization", "name", "email", "status", "provisioned",
+                  "created", "updated")
+        read_only_fields = fields
+
+    def get_provisioned(self, obj) -> bool:
+        return obj.exchange_guid is not None
+
+
+class ContactCreateSerializer(serializers.Serializer):
+    organization = Id()
+    name = Name(names.CONTACT_NAME)
+    email = Name(names.EXTERNAL_EMAIL)
 
 
 # --- Domains --------------------------------------------------------------------------
