@@ -208,6 +208,41 @@ class ServicePlanChangeSerializer(serializers.Serializer):
         help_text="One of the organization's available service plans; null: no mailbox.")
 
 
+# --- A user's mail flow: its addresses and its forwarding ------------------------------
+
+
+class MailAddressesSerializer(serializers.Serializer):
+    primary = serializers.CharField(read_only=True, help_text="The address the mailbox "
+                                    "sends from: its logon name or one of `addresses`.")
+    addresses = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                      help_text="The additional SMTP addresses (the logon "
+                                                "name is always one of the mailbox's).")
+
+
+class MailAddressesUpdateSerializer(serializers.Serializer):
+    addresses = serializers.ListField(
+        child=Name(names.MAILBOX_ADDRESS), allow_empty=True,
+        help_text="Exactly these additional addresses, on the organization's own domains "
+                  "(an empty list removes them all).")
+    primary = Name(names.MAILBOX_ADDRESS, required=False, allow_null=True, default=None)
+
+
+class ForwardingSerializer(serializers.Serializer):
+    forward_to = serializers.CharField(read_only=True, allow_null=True,
+                                       help_text="Where mail is forwarded; null: it is not.")
+    recipient = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="The user of the organization it goes to; null for an external address.")
+    keep_copy = serializers.BooleanField(read_only=True)
+
+
+class ForwardingUpdateSerializer(serializers.Serializer):
+    forward_to = Name(names.MAILBOX_ADDRESS, required=False, allow_null=True, default="",
+                      help_text="The address of another user of this organization, or an "
+                                "external address; empty or null: stop forwarding.")
+    keep_copy = serializers.BooleanField(required=False, default=False)
+
+
 # --- Mail contacts --------------------------------------------------------------------
 
 
