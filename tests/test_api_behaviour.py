@@ -155,6 +155,17 @@ def test_bad_input_is_400_by_field_with_the_services_messages(demo):
     assert set(body) >= {"detail", "domain", "local_part"}
 
 
+def test_a_nul_or_a_lone_surrogate_gets_the_rules_words_not_rest_frameworks(demo):
+    """Name fields keep no validator of REST framework's own, also in the copy of the field
+    each serializer instance makes: the message is the service's, as in the browser."""
+    client = api_client(PRIMARY)
+    response = client.post("/api/v1/users/", new_user(demo, display_name="Nes\x00tor"),
+                           format="json")
+    assert response.status_code == 400
+    assert "U+0000" in response.json()["display_name"][0]
+    assert not Customer.objects.filter(upn="nestor@contoso.example").exists()
+
+
 def test_a_users_quota_is_409_with_its_figures(demo):
     client = api_client(PRIMARY)
     gold = ServicePlan.objects.get(name="Gold").pk

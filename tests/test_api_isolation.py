@@ -7,13 +7,21 @@ import pytest
 from django.urls import reverse
 
 from provisioning import constants as c
-from provisioning.models import Account, ApiToken, Customer, Operation
+from provisioning.models import (
+    Account,
+    ApiToken,
+    Customer,
+    MailAddress,
+    MailContact,
+    MailForwarding,
+    Operation,
+)
 from tests.support.api import api_client, api_endpoints
 from tests.support.views import NEW_PASSWORD, PRIMARY, RESELLER
 
 # The object a route's {pk} names, by the route name's first word.
 FOREIGN = {"organization": "organization", "user": "user", "peer": "account",
-           "operation": "operation", "token": "token"}
+           "operation": "operation", "token": "token", "contact": "contact"}
 WALKERS = [PRIMARY, RESELLER]
 
 
@@ -29,18 +37,22 @@ def snapshot(tenant):
             list(Operation.objects.filter(scope=org).values_list("pk", "state")),
             list(ApiToken.objects.filter(pk=tenant["token"].pk).values_list("revoked")),
             list(org.assets.values_list("name")),
-            list(org.hosting_spaces.values_list("hosting_plan_id")))
+            list(org.hosting_spaces.values_list("hosting_plan_id")),
+            list(MailContact.objects.filter(organization=org).values_list("pk", "status")),
+            list(MailAddress.objects.filter(customer=user).values_list("address")),
+            list(MailForwarding.objects.filter(customer=user).values_list("address")))
 
 
 def test_every_route_with_an_id_is_walked():
     for method, name in detail_routes():
         assert name.split("-")[0] in FOREIGN, f"{method} {name}: teach FOREIGN its object"
-    assert len(detail_routes()) >= 15
+    assert len(detail_routes()) >= 21
 
 
 BODIES = {"patch": {"display_name": "Pwned", "role": "peer_read_only"},
           "post": {"password": NEW_PASSWORD, "secret": NEW_PASSWORD, "hosting_plan": 1,
-                   "service_plan": None}}
+                   "service_plan": None, "addresses": ["x@fabrikam.example"],
+                   "forward_to": "x@gmail.example"}}
 
 
 @pytest.mark.parametrize("login", WALKERS)
@@ -67,6 +79,8 @@ def test_foreign_ids_in_bodies_answer_404(demo, other_tenant, login):
         "/api/v1/domains/": {"organization": fabrikam.pk, "name": "x.fabrikam.example"},
         "/api/v1/peers/": {"organization": fabrikam.pk, "username": "fab-x",
                            "password": NEW_PASSWORD, "role": "peer_read_only"},
+        "/api/v1/contacts/": {"organization": fabrikam.pk, "name": "X",
+                              "email": "x@evil.example"},
     }
     if login == RESELLER:
         from servicplans.models import HostingPlan
@@ -80,10 +94,12 @@ def test_foreign_ids_in_bodies_answer_404(demo, other_tenant, login):
         assert response.status_code == 404, f"{login} POST {url}: {response.status_code}"
     assert snapshot(other_tenant) == before
     assert not Customer.objects.filter(name__in=["X", "Evil"]).exists()
+    assert not MailContact.objects.filter(name="X").exists()
 
 
 FILTERS = {
     "organization": ["/api/v1/users/", "/api/v1/domains/", "/api/v1/peers/",
+                     "/api/v1/contacts/",
                      "/api/v1/operations/", "/api/v1/hosting-spaces/",
                      "/api/v1/service-plans/", "/api/v1/events/"],
     "customer": ["/api/v1/operations/", "/api/v1/events/"],
@@ -109,6 +125,7 @@ def test_a_reseller_filter_on_ones_own_organization_is_404_too(demo, other_tenan
 
 
 LISTS = ["/api/v1/organizations/", "/api/v1/users/", "/api/v1/domains/", "/api/v1/peers/",
+         "/api/v1/contacts/",
          "/api/v1/operations/", "/api/v1/hosting-spaces/", "/api/v1/events/",
          "/api/v1/events/?format=csv", "/api/v1/tokens/"]
 

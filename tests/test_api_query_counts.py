@@ -30,6 +30,8 @@ LISTS = {
         password=NEW_PASSWORD, service_plan=ServicePlan.objects.get(name="Silver"))),
     "/api/v1/domains/": (PRIMARY, lambda demo, n: services.add_domain(
         demo, f"d{n}.contoso.example")),
+    "/api/v1/contacts/": (PRIMARY, lambda demo, n: services.create_contact(
+        demo, name=f"Contact {n}", email=f"contact{n}@fabrikam.example")),
     "/api/v1/peers/": (PRIMARY, lambda demo, n: make_peer(demo, f"peer-{n}",
                                                           Role.PEER_READ_ONLY)),
     "/api/v1/operations/": (PRIMARY, lambda demo, n: services.reset_password(

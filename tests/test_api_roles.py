@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 
-from provisioning import tokens
+from provisioning import services, tokens
 from provisioning.models import Account, Customer, Operation
 from servicplans.models import HostingPlan, ServicePlan
 from tests.support.api import api_client, api_endpoints
@@ -28,9 +28,11 @@ def ids():
     megan = contoso.children.get(upn="megan@contoso.example")
     operation = Operation.objects.filter(customer=megan).first()
     Operation.objects.filter(pk=operation.pk).update(state="failed", last_error="timeout")
+    contact = contoso.mail_contacts.live().first() or services.create_contact(
+        contoso, name="Pat Brown", email="pat@fabrikam.example")
     return {
         "org": contoso.pk, "reseller": contoso.parent_id, "user": megan.pk,
-        "operation": operation.pk,
+        "operation": operation.pk, "contact": contact.pk,
         # Every administrator outranks the helpdesk peer: it is the target of peer calls.
         "peer": Account.objects.get(user__username=HELPDESK).pk,
         "basic": HostingPlan.objects.get(name="Business Basic").pk,
@@ -67,6 +69,18 @@ MATRIX = {
     ("post", "user-enable", ("user",), None): HELPERS,
     ("post", "user-service-plan", ("user",), lambda i: {"service_plan": i["silver"]}):
         MANAGERS,
+    ("get", "user-addresses", ("user",), None): EVERYONE,
+    ("post", "user-addresses", ("user",), lambda i: {
+        "addresses": ["megan.bowen@contoso.example"]}): MANAGERS,
+    ("get", "user-forwarding", ("user",), None): EVERYONE,
+    ("post", "user-forwarding", ("user",), lambda i: {
+        "forward_to": "alex@contoso.example", "keep_copy": True}): MANAGERS,
+    ("get", "contact-list", (), None): EVERYONE,
+    ("post", "contact-list", (), lambda i: {
+        "organization": i["org"], "name": "Lee Chen", "email": "lee@fabrikam.example"}):
+        MANAGERS,
+    ("get", "contact-detail", ("contact",), None): EVERYONE,
+    ("delete", "contact-detail", ("contact",), None): MANAGERS,
     ("get", "domain-list", (), None): EVERYONE,
     ("post", "domain-list", (), lambda i: {"organization": i["org"],
                                            "name": "sales.contoso.example"}): ADMINS,

@@ -9,21 +9,36 @@ from rest_framework import serializers
 
 from provisioning import constants as c
 from provisioning import names
-from provisioning.models import Account, ApiToken, Customer, CustomerAsset, Event, Operation
+from provisioning.models import (
+    Account,
+    ApiToken,
+    Customer,
+    CustomerAsset,
+    Event,
+    MailContact,
+    Operation,
+)
 from provisioning.models.accounts import PEER_ROLES, Role
 from servicplans.models import HostingPlan, ServicePlan
 
 MAX_ID = 2**63 - 1
 
 
+class NameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The rule refuses NUL, surrogates and the rest, with its words. Cleared here, not
+        # on the instance Name() returns: a serializer deep-copies its declared fields, and
+        # a copy is made by calling __init__ again with the same arguments.
+        self.validators = []
+
+
 def Name(rule, **kwargs):  # noqa: N802 - a field, named like one
     """A name the services clean by `rule` (provisioning.names): taken as sent — no trimming,
     length or blank check of REST framework's own — so that the browser and the API give
     the same answer and the same message for every name."""
-    field = serializers.CharField(trim_whitespace=False, allow_blank=True,
-                                  help_text=rule.help_text, **kwargs)
-    field.validators = []  # the rule refuses NUL, surrogates and the rest, with its words
-    return field
+    kwargs.setdefault("help_text", rule.help_text)
+    return NameField(trim_whitespace=False, allow_blank=True, **kwargs)
 
 
 def Id(**kwargs):  # noqa: N802 - a field, named like one
@@ -191,6 +206,66 @@ class ServicePlanChangeSerializer(serializers.Serializer):
     service_plan = serializers.PrimaryKeyRelatedField(
         queryset=ServicePlan.objects.all(), allow_null=True,
         help_text="One of the organization's available service plans; null: no mailbox.")
+
+
+# --- A user's mail flow: its addresses and its forwarding ------------------------------
+
+
+class MailAddressesSerializer(serializers.Serializer):
+    primary = serializers.CharField(read_only=True, help_text="The address the mailbox "
+                                    "sends from: its logon name or one of `addresses`.")
+    addresses = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                      help_text="The additional SMTP addresses (the logon "
+                                                "name is always one of the mailbox's).")
+
+
+class MailAddressesUpdateSerializer(serializers.Serializer):
+    addresses = serializers.ListField(
+        child=Name(names.MAILBOX_ADDRESS), allow_empty=True,
+        help_text="Exactly these additional addresses, on the organization's own domains "
+                  "(an empty list removes them all).")
+    primary = Name(names.MAILBOX_ADDRESS, required=False, allow_null=True, default=None)
+
+
+class ForwardingSerializer(serializers.Serializer):
+    forward_to = serializers.CharField(read_only=True, allow_null=True,
+                                       help_text="Where mail is forwarded; null: it is not.")
+    recipient = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="The user of the organization it goes to; null for an external address.")
+    keep_copy = serializers.BooleanField(read_only=True)
+
+
+class ForwardingUpdateSerializer(serializers.Serializer):
+    forward_to = Name(names.MAILBOX_ADDRESS, required=False, allow_null=True, default="",
+                      help_text="The address of another user of this organization, or an "
+                                "external address; empty or null: stop forwarding.")
+    keep_copy = serializers.BooleanField(required=False, default=False)
+
+
+# --- Mail contacts --------------------------------------------------------------------
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    url = Link("api:contact-detail")
+    organization = serializers.IntegerField(source="organization_id", read_only=True)
+    provisioned = serializers.SerializerMethodField(
+        help_text="Whether the Exchange mail contact exists (its GUID is recorded).")
+
+    class Meta:
+        model = MailContact
+        fields = ("id", "url", "organization", "name", "email", "status", "provisioned",
+                  "created", "updated")
+        read_only_fields = fields
+
+    def get_provisioned(self, obj) -> bool:
+        return obj.exchange_guid is not None
+
+
+class ContactCreateSerializer(serializers.Serializer):
+    organization = Id()
+    name = Name(names.CONTACT_NAME)
+    email = Name(names.EXTERNAL_EMAIL)
 
 
 # --- Domains --------------------------------------------------------------------------

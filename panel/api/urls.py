@@ -6,11 +6,12 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from .views import catalog, events, operations, organizations, peers, tokens, users
+from .views import catalog, contacts, events, operations, organizations, peers, tokens, users
 
 router = SimpleRouter()
 router.register("organizations", organizations.OrganizationViewSet, basename="organization")
 router.register("users", users.UserViewSet, basename="user")
+router.register("contacts", contacts.ContactViewSet, basename="contact")
 router.register("domains", catalog.DomainViewSet, basename="domain")
 router.register("peers", peers.PeerViewSet, basename="peer")
 router.register("operations", operations.OperationViewSet, basename="operation")

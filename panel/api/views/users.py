@@ -1,13 +1,15 @@
 """An organization's users: list (search, filters), create, rename, reset password,
-disable/enable, change service plan, delete — each through the panel's service call."""
+disable/enable, change service plan, their mailbox's e-mail addresses and forwarding,
+delete — each through the panel's service call."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from panel.filtersets import UserFilterSet
 from provisioning import scoping, services
-from provisioning.models import Customer
+from provisioning.models import Customer, MailForwarding
 
 from .. import serializers as s
 from .base import ApiViewSet
@@ -34,6 +36,8 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
         "partial_update": "user.edit", "destroy": "user.delete",
         "password": "user.reset_password", "enable": "user.set_enabled",
         "disable": "user.set_enabled", "service_plan": "user.change_plan",
+        "addresses": "user.view", "set_addresses": "user.edit",
+        "forwarding": "user.view", "set_forwarding": "user.edit",
     }
 
     def get_queryset(self):
@@ -113,6 +117,56 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
         with self.collect() as operations:
             services.change_plan(self.object, data["service_plan"], actor=request.user)
         return self.accepted(operations, self.serialized(self.user()))
+
+    # -- the mailbox's mail flow -----------------------------------------------------------
+
+    @extend_schema(responses=s.MailAddressesSerializer)
+    @action(detail=True, methods=["get"])
+    def addresses(self, request, pk=None):
+        """The mailbox's e-mail addresses: its primary one and the additional ones."""
+        primary, addresses = services.mail_addresses_of(self.object)
+        return Response({"primary": primary, "addresses": addresses})
+
+    @extend_schema(request=s.MailAddressesUpdateSerializer,
+                   responses={202: ACCEPTED, 200: s.MailAddressesSerializer})
+    @addresses.mapping.post
+    def set_addresses(self, request, pk=None):
+        """Give the mailbox exactly these additional addresses (on the organization's own
+        domains, no other recipient's) and a primary address (its logon name or one of
+        them; left out: the current one, if it stays)."""
+        data = self.parsed(s.MailAddressesUpdateSerializer)
+        with self.collect() as operations:
+            services.set_email_addresses(self.object, actor=request.user, **data)
+        primary, addresses = services.mail_addresses_of(self.object)
+        return self.accepted(operations, {"primary": primary, "addresses": addresses})
+
+    def _forwarding(self):
+        forwarding = MailForwarding.objects.filter(customer_id=self.object.pk).select_related(
+            "recipient").first()
+        if forwarding is None:
+            return {"forward_to": None, "recipient": None, "keep_copy": False}
+        return {"forward_to": forwarding.target, "recipient": forwarding.recipient_id,
+                "keep_copy": forwarding.keep_copy}
+
+    @extend_schema(responses=s.ForwardingSerializer)
+    @action(detail=True, methods=["get"])
+    def forwarding(self, request, pk=None):
+        """Where the mailbox's mail is forwarded, if anywhere."""
+        return Response(self._forwarding())
+
+    @extend_schema(request=s.ForwardingUpdateSerializer,
+                   responses={202: ACCEPTED, 200: s.ForwardingSerializer})
+    @forwarding.mapping.post
+    def set_forwarding(self, request, pk=None):
+        """Forward the mailbox's mail to another user of the organization or to an external
+        address, with or without a copy kept; an empty `forward_to` stops forwarding. A
+        recipient or domain of another organization is refused."""
+        data = self.parsed(s.ForwardingUpdateSerializer)
+        with self.collect() as operations:
+            services.set_forwarding(self.object, actor=request.user,
+                                    forward_to=data["forward_to"] or "",
+                                    keep_copy=data["keep_copy"])
+        return self.accepted(operations, self._forwarding())
 
     @extend_schema(responses={202: ACCEPTED})
     def destroy(self, request, pk=None):
