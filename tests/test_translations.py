@@ -211,6 +211,10 @@ def test_every_action_is_named_for_people_in_english_and_german(client, demo):
                       HTTP_ACCEPT_LANGUAGE="de").content.decode()
     assert "Benutzer bereitstellen" in page and "provision_user" not in page
     assert "provision user" not in page
+    # The events page names event types by their label too, never the seed's key.
+    page = client.get(reverse("organization_events", args=[demo.pk]),
+                      HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Angelegt" in page and "<td>Created</td>" not in page
 
 
 # --- Alert e-mails in the recipient's language ---------------------------------------------
