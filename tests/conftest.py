@@ -141,6 +141,16 @@ PANEL_PASSWORD = "Demo-Panel-2026!"
 
 
 @pytest.fixture
+def endpoint():
+    """A WS-Management stand-in for Exchange of the test's own, for the client's tests
+    (the live tests share the session's `wsman_endpoint`)."""
+    server = WSManServer(username="svc-exchange", password="S3cret!pass")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def eager_dryrun(settings):
     """Operations run in-process on commit, through the dry-run backend."""
     settings.CELERY_TASK_ALWAYS_EAGER = True

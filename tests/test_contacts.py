@@ -11,7 +11,6 @@ from provisioning.exchange import ExchangeClient
 from provisioning.models import ContactStatus, HostingSpaceQuota, MailContact, Operation
 from servicplans.models import QuotaName
 from tests.support.views import MANAGERS, PRIMARY, READ_ONLY, login
-from tests.support.wsman_server import WSManServer
 from tests.test_exchange_client import settings_for
 
 CONTOSO_OU = "OU=Contoso,OU=Microsoft Exchange Hosted Organizations,DC=hosting,DC=test"
@@ -266,14 +265,6 @@ def test_the_dry_run_journals_what_it_would_send(demo, eager_dryrun,
 
 
 # --- the actions against the WS-Management endpoint -------------------------------------------
-
-
-@pytest.fixture
-def endpoint():
-    server = WSManServer(username="svc-exchange", password="S3cret!pass")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

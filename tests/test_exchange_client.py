@@ -56,14 +56,6 @@ HOSTILE = [
 ALL_HOSTILE = "".join(HOSTILE)
 
 
-@pytest.fixture
-def endpoint():
-    server = WSManServer(username="svc-exchange", password="S3cret!pass")
-    server.start()
-    yield server
-    server.stop()
-
-
 def settings_for(server: WSManServer, **overrides) -> ExchangeSettings:
     values = {
         "endpoint": server.url,

@@ -8,19 +8,10 @@ from __future__ import annotations
 import pytest
 
 from provisioning.exchange import ExchangeClient, PermanentExchangeError
-from tests.support.wsman_server import WSManServer
 from tests.test_exchange_client import settings_for
 
 OU = "OU=Contoso,OU=Hosted,DC=hosting,DC=test"
 OTHER_OU = "OU=Fabrikam,OU=Hosted,DC=hosting,DC=test"
-
-
-@pytest.fixture
-def endpoint():
-    server = WSManServer(username="svc-exchange", password="S3cret!pass")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,16 +12,7 @@ from provisioning.exchange import (
     PermanentExchangeError,
     email_address_list,
 )
-from tests.support.wsman_server import WSManServer
 from tests.test_exchange_client import settings_for
-
-
-@pytest.fixture
-def endpoint():
-    server = WSManServer(username="svc-exchange", password="S3cret!pass")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from provisioning.exchange import ExchangeClient, PermanentExchangeError
 from provisioning.models import Operation
 from tests.support.provisioning import add_user, sign_up, succeeded
 from tests.support.views import MANAGER, READ_ONLY, login
-from tests.support.wsman_server import WSManServer
 from tests.test_exchange_client import settings_for
 
 
@@ -93,14 +92,6 @@ def test_the_dry_run_journals_both(demo, megan, eager_dryrun,
 
 
 # --- The real client against the stand-in ------------------------------------------------------
-
-
-@pytest.fixture
-def endpoint():
-    server = WSManServer(username="svc-exchange", password="S3cret!pass")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_the_same_mailbox_comes_back_on_its_user(endpoint):
