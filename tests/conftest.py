@@ -26,6 +26,29 @@ def default_language():
 
 
 @pytest.fixture(autouse=True)
+def no_work_for_the_suites_worker(request):
+    """Only a test that uses a worker sends it work. The session's worker, once started,
+    keeps consuming the suite's queue: another test's committed operations would reach it,
+    and it would run them against that test's rows while the test's teardown empties the
+    tables (a deadlock on TRUNCATE, or rows left over for the next test). Their messages
+    go to a queue nobody consumes instead."""
+    if request.node.get_closest_marker("worker") or "celery_worker" in request.fixturenames:
+        yield
+        return
+    import redis
+    from celery import current_app
+
+    previous = current_app.conf.task_default_queue
+    current_app.conf.task_default_queue = stray = f"{previous}-unconsumed"
+    yield
+    current_app.conf.task_default_queue = previous
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(stray)
+    except redis.RedisError:
+        pass  # a test that stopped the broker; nothing was left in it then
+
+
+@pytest.fixture(autouse=True)
 def reference_data(request):
     """A transactional test (live_server included) flushes every table, the migrations'
     reference data too; whichever test runs next gets it back."""
