@@ -896,7 +896,22 @@ class ExchangeClient:
         matches: Any,
     ) -> dict[str, Any]:
         """Look, create if missing, and accept an existing object only if it matches."""
-        existing = self._get(get_cmdlet, name)
+        return self._ensure_made(what, get_cmdlet, new_cmdlet, name, new_params, matches)[0]
+
+    def _ensure_made(
+        self,
+        what: str,
+        get_cmdlet: str,
+        new_cmdlet: str,
+        name: str,
+        new_params: dict[str, Any],
+        matches: Any,
+        identity: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """_ensure, and whether this call made the object (what compensation may remove).
+        `identity` finds it when its name alone does not (a contact's DN in its OU)."""
+        identity = identity or name
+        existing = self._get(get_cmdlet, identity)
         if existing is None:
             try:
                 created = self.run(new_cmdlet, {"Name": name, **new_params})
@@ -904,11 +919,11 @@ class ExchangeClient:
                 # Another worker may have created it between our look and our create.
                 if exc.kind != "already_exists":
                     raise
-                existing = self._get(get_cmdlet, name)
+                existing = self._get(get_cmdlet, identity)
                 if existing is None:
                     raise
             else:
-                return _rows(created)[0] if created else {"Name": name, **new_params}
+                return (_rows(created)[0] if created else {"Name": name, **new_params}), True
         if not matches(existing):
             raise PermanentExchangeError(
                 f"{what} '{name}' already exists in Exchange with different settings",
@@ -916,7 +931,7 @@ class ExchangeClient:
                 kind="conflict",
                 cmdlet=new_cmdlet,
             )
-        return existing
+        return existing, False
 
     # -- organization objects --------------------------------------------------
 
@@ -1254,39 +1269,15 @@ class ExchangeClient:
         (the contact, whether this call made it). Another object there is refused."""
         if not tenant:
             raise ValueError("a tenant tag is required")
-        matches = self._contact_matches(external_address, tenant)
-        existing = self.get_mail_contact(identity)
-        if existing is None:
-            try:
-                created = self.run(
-                    "New-MailContact",
-                    {
-                        "Name": name,
-                        "ExternalEmailAddress": external_address,
-                        "OrganizationalUnit": organizational_unit,
-                    },
-                )
-            except PermanentExchangeError as exc:
-                # Another worker may have made it between our look and our create; an
-                # address another recipient has is refused by Exchange as it should be.
-                if exc.kind != "already_exists":
-                    raise
-                existing = self.get_mail_contact(identity)
-                if existing is None:
-                    raise
-            else:
-                row = _rows(created)[0] if created else {
-                    "Name": name, "ExternalEmailAddress": external_address}
-                return row, True
-        if not matches(existing):
-            raise PermanentExchangeError(
-                f"mail contact '{name}' already exists in the organization's OU with another "
-                "address or for another organization",
-                exchange_message=json.dumps(existing, ensure_ascii=False, default=str)[:2000],
-                kind="conflict",
-                cmdlet="New-MailContact",
-            )
-        return existing, False
+        return self._ensure_made(
+            "mail contact",
+            "Get-MailContact",
+            "New-MailContact",
+            name,
+            {"ExternalEmailAddress": external_address, "OrganizationalUnit": organizational_unit},
+            self._contact_matches(external_address, tenant),
+            identity=identity,
+        )
 
     def tag_mail_contact(self, identity: str, tenant: str) -> None:
         """CustomAttribute1=<tenant>: the organization's address lists include it."""
@@ -1304,7 +1295,6 @@ class ExchangeClient:
             identity,
             self._contact_matches(external_address, tenant),
         )
-
 
     def mailbox_identity(self, identity: str) -> dict[str, Any] | None:
         """What finds this user's mailbox again once it is disconnected: its ExchangeGuid

@@ -517,7 +517,8 @@ def _addresses_in_use(addresses, user):
     return [address for key, address in keys.items() if key in taken]
 
 
-def _organization_domains(organization):
+def organization_domains(organization):
+    """The names of the organization's live domains."""
     return set(organization.assets.exclude(status_id=c.DELETED).values_list("name", flat=True))
 
 
@@ -552,7 +553,7 @@ def set_email_addresses(user, *, addresses, primary=None, actor=None):
             errors["addresses"] = _("A mailbox can have at most %(count)s additional "
                                     "addresses.") % {"count": MAX_MAIL_ADDRESSES}
         else:
-            domains = _organization_domains(user.organization)
+            domains = organization_domains(user.organization)
             foreign = [a for a in cleaned if a.rsplit("@", 1)[1] not in domains]
             taken = _addresses_in_use(cleaned, user)
             if foreign:
@@ -632,7 +633,7 @@ def set_forwarding(user, *, forward_to="", keep_copy=False, actor=None):
             errors["forward_to"] = _("%(address)s belongs to another organization: mail can "
                                      "only be forwarded to this organization's users or to "
                                      "external addresses.") % {"address": address}
-        elif domain in _organization_domains(organization):
+        elif domain in organization_domains(organization):
             errors["forward_to"] = _("No user of this organization has the address "
                                      "%(address)s.") % {"address": address}
         else:

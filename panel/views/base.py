@@ -143,6 +143,10 @@ class UserMixin(OrganizationMixin):
         context["customer"] = self.customer
         return context
 
+    def get_success_url(self):
+        # A change to one user returns to its page; a deletion says otherwise.
+        return reverse("user", args=[self.organization.pk, self.customer.pk])
+
 
 class ServiceFormView(FormView):
     """A form whose valid data goes to one service call; its ValidationError returns to the

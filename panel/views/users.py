@@ -14,7 +14,6 @@ from panel.forms.users import (
     UserEditForm,
 )
 from panel.tables import UserTable
-from provisioning import constants as c
 from provisioning import services
 from provisioning.models import Operation
 
@@ -84,9 +83,6 @@ class UserEditView(UserMixin, ServiceFormView):
         return services.update_user(self.customer, actor=self.request.user,
                                     **form.cleaned_data)
 
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
-
 
 class UserPasswordView(UserMixin, ServiceFormView):
     template_name = "panel/users/form.html"
@@ -98,9 +94,6 @@ class UserPasswordView(UserMixin, ServiceFormView):
     def perform(self, form):
         return services.reset_password(self.customer, form.cleaned_data["password"],
                                        actor=self.request.user)
-
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
 
 
 class UserPlanView(UserMixin, ServiceFormView):
@@ -119,9 +112,6 @@ class UserPlanView(UserMixin, ServiceFormView):
     def perform(self, form):
         return services.change_plan(self.customer, form.cleaned_data["service_plan"],
                                     actor=self.request.user)
-
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
 
 
 class UserEnableView(UserMixin, ConfirmView):
@@ -144,9 +134,6 @@ class UserEnableView(UserMixin, ConfirmView):
         services.set_enabled(self.customer, self.enable, actor=self.request.user)
         self.success_message = (_("{view.customer.upn} is enabled.") if self.enable
                                 else _("{view.customer.upn} is disabled."))
-
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
 
 
 class UserDeleteView(UserMixin, ConfirmView):
@@ -196,9 +183,6 @@ class UserMailboxConnectionView(UserMixin, ConfirmView):
             self.success_message = _("The mailbox of {view.customer.upn} is being "
                                      "disconnected.")
 
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
-
 
 # --- Mail flow (issue #12) -----------------------------------------------------------------
 
@@ -211,8 +195,7 @@ class UserEmailAddressesView(UserMixin, ServiceFormView):
     success_message = _("The addresses are saved; the mailbox is being updated.")
 
     def get_form_kwargs(self):
-        domains = sorted(self.organization.assets.exclude(status_id=c.DELETED).values_list(
-            "name", flat=True))
+        domains = sorted(services.organization_domains(self.organization))
         return {**super().get_form_kwargs(), "domains": domains}
 
     def get_initial(self):
@@ -222,9 +205,6 @@ class UserEmailAddressesView(UserMixin, ServiceFormView):
     def perform(self, form):
         return services.set_email_addresses(self.customer, actor=self.request.user,
                                             **form.cleaned_data)
-
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
 
 
 class UserForwardingView(UserMixin, ServiceFormView):
@@ -244,6 +224,3 @@ class UserForwardingView(UserMixin, ServiceFormView):
     def perform(self, form):
         return services.set_forwarding(self.customer, actor=self.request.user,
                                        **form.cleaned_data)
-
-    def get_success_url(self):
-        return reverse("user", args=[self.organization.pk, self.customer.pk])
