@@ -37,6 +37,7 @@ from provisioning.exchange import (
     format_quota_mb,
     parse_quota_bytes,
 )
+from provisioning.exchange import base as exchange_base
 from tests.support.wsman_server import CMDLETS, TEMPLATE_PATTERN, WSManServer
 
 HOSTILE = [
@@ -543,9 +544,9 @@ def test_the_same_parameter_sets_sent_on_the_command_line_are_refused(endpoint, 
 def test_an_over_long_command_line_is_a_permanent_error_for_the_client(endpoint, client,
                                                                         monkeypatch):
     # A client that put the script back on the command line would fail loudly, not retry.
-    monkeypatch.setattr(exchange, "BOOTSTRAP_COMMAND_LINE",
+    monkeypatch.setattr(exchange_base, "BOOTSTRAP_COMMAND_LINE",
                         build_command_line(build_script("Get-Mailbox", {"Identity": "x" * 2000})))
-    monkeypatch.setattr(exchange, "build_stdin", lambda script: b"")
+    monkeypatch.setattr(exchange_base, "build_stdin", lambda script: b"")
     with pytest.raises(PermanentExchangeError) as caught:
         client.run("Get-Mailbox")
     assert caught.value.kind == "command_too_long"
@@ -553,9 +554,9 @@ def test_an_over_long_command_line_is_a_permanent_error_for_the_client(endpoint,
 
 
 def test_a_client_that_strayed_from_the_template_would_be_caught(endpoint, client, monkeypatch):
-    real_render = exchange._render
+    real_render = exchange_base._render
     monkeypatch.setattr(
-        exchange, "_render", lambda cmdlet, params: real_render(cmdlet, params) + "whoami\n"
+        exchange_base, "_render", lambda cmdlet, params: real_render(cmdlet, params) + "whoami\n"
     )
     with pytest.raises(PermanentExchangeError) as caught:
         client.run("Get-Mailbox")
