@@ -51,7 +51,8 @@ def slow_commit(monkeypatch):
         time.sleep(0.05)
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(services, "record_event", slow)
+    for module in (services.organizations, services.users, services.mail, services.contacts):
+        monkeypatch.setattr(module, "record_event", slow)
 
 
 def seeded_tree():
