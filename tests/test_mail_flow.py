@@ -352,3 +352,40 @@ def test_the_change_log_shows_added_and_removed_addresses(client, demo, megan):
     client.post(url, {"addresses": "", "primary": "megan@contoso.example"})
     page = client.get(reverse("changelog", args=[demo.pk])).content.decode()
     assert page.count("mb@contoso.example") >= 2
+
+
+# --- A recipient that goes away --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remove", ["delete", "disconnect"])
+def test_forwarding_to_a_mailbox_that_goes_away_stops(demo, megan, alex, eager_dryrun, remove,
+                                                      django_capture_on_commit_callbacks):
+    """Exchange drops a forwarding link to a removed mailbox silently; the panel must not go
+    on showing it, and Exchange is told to forward nothing."""
+    with django_capture_on_commit_callbacks(execute=True):
+        run_queued(django_capture_on_commit_callbacks, demo)
+        services.set_forwarding(megan, forward_to="alex@contoso.example", keep_copy=True)
+        services.set_forwarding(alex, forward_to="alex.private@example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        if remove == "delete":
+            services.delete_customer(alex)
+        else:
+            services.disconnect_mailbox(alex)
+    assert not MailForwarding.objects.filter(customer=megan).exists()
+    # Alex's own forwarding is Alex's business: it stays as it was.
+    assert MailForwarding.objects.filter(customer=alex).exists()
+    last = Operation.objects.filter(customer=megan, action="set_forwarding").latest("pk")
+    assert last.state == "succeeded", last.last_error
+    megan.refresh_from_db()
+    assert last.backend_log[-1]["params"] == {
+        "Identity": str(megan.object_guid), "ForwardingAddress": None,
+        "ForwardingSmtpAddress": None, "DeliverToMailboxAndForward": False}
+    # Only the mailbox that forwarded to Alex was touched.
+    assert Operation.objects.filter(action="set_forwarding").count() == 3
+
+
+def test_forwarding_to_an_external_address_survives_another_users_removal(megan, alex):
+    services.set_forwarding(megan, forward_to="megan.private@example.org")
+    services.delete_customer(alex)
+    assert MailForwarding.objects.get(customer=megan).address == "megan.private@example.org"
+    assert Operation.objects.filter(customer=megan, action="set_forwarding").count() == 1

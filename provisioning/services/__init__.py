@@ -34,6 +34,7 @@ from .mail import (
     reconnect_mailbox,
     set_email_addresses,
     set_forwarding,
+    stop_forwarding_to,
 )
 from .organizations import (
     OWN_STATE_ACTIONS,
@@ -91,6 +92,7 @@ __all__ = [
     "mail_addresses_of",
     "set_email_addresses",
     "set_forwarding",
+    "stop_forwarding_to",
     "contact_address_in_use",
     "contact_name_in_use",
     "_has_exchange",

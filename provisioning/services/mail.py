@@ -54,7 +54,24 @@ def disconnect_mailbox(user, actor=None):
                               % {"user": user.upn}, code="disconnected")
     user.mailbox_disconnected = True
     user.save(update_fields=["mailbox_disconnected", "updated"])
-    return journal.enqueue(user, "disconnect_mailbox", actor)
+    operation = journal.enqueue(user, "disconnect_mailbox", actor)
+    stop_forwarding_to(user, actor)
+    return operation
+
+
+def stop_forwarding_to(user, actor=None):
+    """A mailbox that goes away (its user deleted, or the mailbox disconnected) can no longer
+    receive forwarded mail, and Exchange drops the link to it without a word. So the
+    forwarding of every mailbox that forwarded to it stops, in the panel and, by a journaled
+    Set-Mailbox, in Exchange, rather than the panel showing a forwarding that no longer
+    exists. Called inside the caller's transaction."""
+    forwarders = list(MailForwarding.objects.select_for_update().filter(recipient=user)
+                      .values_list("customer_id", flat=True))
+    MailForwarding.objects.filter(customer_id__in=forwarders).delete()
+    for forwarder in Customer.objects.filter(pk__in=forwarders).order_by("pk"):
+        journal.enqueue(forwarder, "set_forwarding", actor, recipient=None, address="",
+                        keep_copy=False, reason="recipient_removed")
+    return forwarders
 
 
 @transaction.atomic

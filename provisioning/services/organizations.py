@@ -24,6 +24,7 @@ from ..models import (
 from ..models.customers import domain_in_use, organization_exists
 from ..names import clean_field
 from .common import _check_domain, _locked, _unique, ensure_writable, record_event, record_events
+from .mail import stop_forwarding_to
 
 
 def sellable_hosting_plans(reseller=None):
@@ -155,6 +156,7 @@ def delete_customer(customer, actor=None):
     record_event(customer, c.EVENT_DELETED, actor)
     if customer.is_user:
         journal.enqueue(customer, "delete_user", actor)
+        stop_forwarding_to(customer, actor)
     elif customer.is_organization:
         # Its users and domains stay as Deleted rows (and nobody of it signs in); the
         # teardown removes what the panel made for it in Exchange and the directory.
