@@ -2,6 +2,8 @@
 organization below it, checked under row locks taken top-most first, against PostgreSQL
 with real concurrent transactions (one thread and one connection each)."""
 
+import importlib
+import pkgutil
 import threading
 import time
 import uuid
@@ -51,8 +53,11 @@ def slow_commit(monkeypatch):
         time.sleep(0.05)
         return record(*args, **kwargs)
 
-    for module in (services.organizations, services.users, services.mail, services.contacts):
-        monkeypatch.setattr(module, "record_event", slow)
+    # Each service module holds its own reference to record_event.
+    for info in pkgutil.iter_modules(services.__path__):
+        module = importlib.import_module(f"{services.__name__}.{info.name}")
+        if getattr(module, "record_event", None) is record:
+            monkeypatch.setattr(module, "record_event", slow)
 
 
 def seeded_tree():
