@@ -367,30 +367,37 @@ class MailboxAddress(NameRule):
     domain as DOMAIN takes it; both are ASCII, so no look-alike or invisible character, no
     quote PowerShell reads (‘ ’ “ ”), no $, backtick, semicolon, parenthesis, space or line
     break can reach a script, even as data. Stored with the domain in lower case; two
-    addresses with one name_key are one address."""
+    addresses with one name_key are one address.
+
+    The one rule for an SMTP address: ExternalEmailAddress differs only in the letters it
+    takes before the @ and in keeping the address as given."""
 
     kind, label = "mailbox_address", "e-mail address"
     shown_label = gettext_lazy("e-mail address")
     max_length = 254
     LOCAL_MAX_LENGTH = 64
+    LOCAL_CHARACTERS = UpnLocalPart.CHARACTERS
+    example = "megan.bowen@contoso.com"
     allowed = gettext_lazy("an address such as megan.bowen@contoso.com: before the @ letters "
                            "a-z, digits and . _ - + ', after it a domain")
 
     def check(self, value):
-        if value.count("@") != 1:
-            raise self.error(_("Enter one e-mail address, such as megan.bowen@contoso.com."),
-                             "invalid")
+        local, domain = self.parts(value)
+        return f"{local}@{domain}"
+
+    def parts(self, value):
+        """The checked local part and the domain (in lower case), or a ValidationError."""
+        if value.count("@") != 1 or not value.split("@")[0]:
+            raise self.error(_("Enter one e-mail address, such as %(example)s.")
+                             % {"example": self.example}, "invalid")
         local, domain = value.split("@")
-        if not local:
-            raise self.error(_("Enter one e-mail address, such as megan.bowen@contoso.com."),
-                             "invalid")
         if len(local) > self.LOCAL_MAX_LENGTH:
             raise self.error(_("The part of an %(label)s before the @ can be at most "
                                "%(max_length)s characters long.")
                              % {"label": self.shown_label, "max_length": self.LOCAL_MAX_LENGTH},
                              "max_length")
         for ch in local:
-            if ch not in UpnLocalPart.CHARACTERS:
+            if ch not in self.LOCAL_CHARACTERS:
                 raise self.refuse_character(ch)
         if local.startswith(".") or local.endswith(".") or ".." in local:
             raise self.error(_("The %(label)s cannot begin or end with a dot before the @, or "
@@ -405,9 +412,12 @@ class MailboxAddress(NameRule):
         try:
             domain = DOMAIN.check(domain)
         except ValidationError:
-            raise self.error(_("Enter a valid domain after the @, such as contoso.com."),
+            raise self.error(_("The part after the @ must be a fully qualified domain, such "
+                               "as %(domain)s.") % {"domain": self.example.split("@")[1]},
                              "invalid") from None
-        return f"{local}@{domain}"
+        return local, domain
+
+
 # --- Mail contacts (issue #12) ----------------------------------------------------------
 
 
@@ -440,41 +450,30 @@ class ContactName(NameRule):
         return value
 
 
-class ExternalEmailAddress(NameRule):
+class ExternalEmailAddress(MailboxAddress):
     """A mail contact's external e-mail address (its ExternalEmailAddress in Exchange).
 
-    ASCII only: the part before the @ of letters, digits and . _ - + ' (a dot-atom, no dot
-    first, last or twice in a row), the domain fully qualified (DomainName's rule, an
-    internationalized one in its xn-- form). Quoted local parts, `$`, the backtick and the
-    other characters RFC 5322 allows but no real address needs are refused. It is stored as
-    given; two addresses are one address whatever their case (name_key)."""
+    MailboxAddress's rule, except that letters A-Z are taken before the @ too (somebody
+    else's address is as they write it) and the address is stored as given; two addresses
+    are one address whatever their case (name_key). Quoted local parts, `$`, the backtick
+    and the other characters RFC 5322 allows but no real address needs are refused."""
 
     kind, label = "external_email", "external e-mail address"
     shown_label = gettext_lazy("external e-mail address")
-    max_length = 254
-    LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+'")
+    LOCAL_CHARACTERS = frozenset(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+'")
+    example = "someone@fabrikam.com"
     allowed = gettext_lazy("an address such as someone@fabrikam.com: letters a-z, digits and "
                            ". _ - + ' before the @")
     note = gettext_lazy("Mail to the contact goes to this address. ")
 
     def check(self, value):
-        local, at, domain = value.rpartition("@")
-        if not at or not local:
-            raise self.error(_("Enter an e-mail address such as someone@fabrikam.com."),
-                             "invalid")
-        for ch in local:
-            if ch not in self.LOCAL:
-                raise self.refuse_character(ch)
-        if local.startswith(".") or local.endswith(".") or ".." in local or len(local) > 64:
-            raise self.error(_("Enter an e-mail address such as someone@fabrikam.com."),
-                             "invalid")
-        try:
-            valid = not domain.endswith(".") and DOMAIN.clean(domain) == domain.lower()
-        except ValidationError:
-            valid = False
-        if not valid:
+        local, domain = self.parts(value)
+        if value.split("@")[1].lower() != domain:
+            # The domain rule would have rewritten it (an internationalized name): the
+            # contact's address is kept as given, so it must already be in its final form.
             raise self.error(_("The part after the @ must be a fully qualified domain, such "
-                               "as fabrikam.com."), "invalid")
+                               "as %(domain)s.") % {"domain": "fabrikam.com"}, "invalid")
         return value
 
 

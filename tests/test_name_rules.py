@@ -223,7 +223,9 @@ RULE_EXAMPLES = [
     (names.EXTERNAL_EMAIL, "pat@fabrikam.com\n", "pat@fabrikam.com"),
     (names.EXTERNAL_EMAIL, "pat\n@fabrikam.com", "forbidden_character"),
     (names.EXTERNAL_EMAIL, "pat@fabrikam", "invalid"),
-    (names.EXTERNAL_EMAIL, "pat@bücher.example", "invalid"),
+    # Named, as in a mailbox's address: ü is refused before the @ and after it.
+    (names.EXTERNAL_EMAIL, "pat@bücher.example", "invalid_character"),
+    (names.EXTERNAL_EMAIL, "pat@fabrikam.com.", "invalid"),
     (names.EXTERNAL_EMAIL, "pat..brown@fabrikam.com", "invalid"),
     (names.EXTERNAL_EMAIL, "", "required"),
     (names.EXTERNAL_EMAIL, "p" * 250 + "@x.com", "max_length"),
