@@ -216,6 +216,35 @@ def run(client, page, requests):
     return percentile(times, 0.5), percentile(times, 0.95), len(queries), status
 
 
+def profile(client, page):
+    """Print one request's queries, slowest first, and its busiest functions."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+
+    timed = []
+
+    def timing(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timed.append(((time.perf_counter() - started) * 1000, sql))
+
+    profiler = cProfile.Profile()
+    with connection.execute_wrapper(timing):
+        profiler.enable()
+        if page.post is not None:
+            client.post(page.url, page.post())
+        else:
+            client.get(page.url, page.query)
+        profiler.disable()
+    for ms, sql in sorted(timed, reverse=True)[:5]:
+        print(f"    {ms:8.1f} ms  {sql[:220]}")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -239,6 +268,9 @@ def main():
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--write", help="write the results as Markdown to this file")
     parser.add_argument("--only", help="only the pages whose label contains this text")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each page, where one request's time goes: its queries "
+                             "(slowest first) and the functions it spends most time in")
     args = parser.parse_args()
 
     environment()
@@ -291,6 +323,8 @@ def main():
         flag = "" if ratio <= TARGET else "  > target"
         print(f"{page.label:60} {p50:8.1f} {p95:8.1f} {queries:7d} {ratio:7.1f}x"
               f"{'' if status < 400 else f' (HTTP {status})'}{flag}", flush=True)
+        if args.profile:
+            profile(client_for(page.login), page)
     if args.write:
         write(Path(args.write), rows, counts, constant50, constant95, args.requests)
     shutil.rmtree(os.environ["STATIC_ROOT"], ignore_errors=True)

@@ -108,7 +108,7 @@ class Seeder:
                          name=f"{r.name} — {self.reseller_plan.name}") for r in resellers))
         self.bulk(HostingSpaceQuota, (HostingSpaceQuota(hosting_space=s, quota="organizations",
                                                         unlimited=True) for s in spaces))
-        self.bulk(Event, (Event(customer=r, event_type_id=c.CREATED, actor=self.provider,
+        self.bulk(Event, (Event(customer=r, scope=r, event_type_id=c.CREATED, actor=self.provider,
                                 occurred_at=self.when(), data={"name": r.name})
                           for r in resellers))
         return resellers
@@ -154,12 +154,12 @@ class Seeder:
         events = []
         for o in orgs:
             at = o.created
-            events += [Event(customer=o, event_type_id=c.CREATED, occurred_at=at,
+            events += [Event(customer=o, scope=o, event_type_id=c.CREATED, occurred_at=at,
                              data={"name": o.name, "reseller": o.parent.name}),
-                       Event(customer=o, event_type_id=c.PLAN_SIGNUP, occurred_at=at,
+                       Event(customer=o, scope=o, event_type_id=c.PLAN_SIGNUP, occurred_at=at,
                              data={"hosting_plan": self.org_plan.name,
                                    "service_plans": [p.name for p in self.plans]}),
-                       Event(customer=o, event_type_id=c.ASSET_ADDED, occurred_at=at,
+                       Event(customer=o, scope=o, event_type_id=c.ASSET_ADDED, occurred_at=at,
                              data={"asset_type": c.PRIMARY_DOMAIN,
                                    "name": f"org{o.pk}.example"})]
         self.bulk(Event, events)
@@ -194,9 +194,10 @@ class Seeder:
             self.bulk(Customer, users)
             events = []
             for u in users:
-                events += [Event(customer=u, event_type_id=c.CREATED, occurred_at=u.created,
+                events += [Event(customer=u, scope=org, event_type_id=c.CREATED,
+                                 occurred_at=u.created,
                                  data={"upn": u.upn, "display_name": u.name}),
-                           Event(customer=u, event_type_id=c.PLAN_SIGNUP,
+                           Event(customer=u, scope=org, event_type_id=c.PLAN_SIGNUP,
                                  occurred_at=u.created,
                                  data={"service_plan": self.plans[0].name})]
             self.bulk(Event, events)

@@ -155,10 +155,12 @@ def organization_customers(organization):
     return Customer.objects.filter(tree_id=organization.tree_id)
 
 
-def organization_q(organization):
-    """Rows (events, operations ...) of the organization and its users, picked by customer
-    id before any join."""
-    return Q(customer_id__in=organization_customers(organization).values("pk"))
+def organization_events(organization):
+    """The events of the organization and its users, newest first: one range of the
+    events' (scope, occurred_at, id) index, whatever the size of the database."""
+    from .models import Event
+
+    return Event.objects.filter(scope=organization)
 
 
 def subtree_q(reseller, prefix=""):

@@ -17,7 +17,6 @@ from provisioning import constants as c
 from provisioning.models import (
     Customer,
     CustomerAsset,
-    Event,
     Operation,
     OperationState,
 )
@@ -48,8 +47,7 @@ class DashboardView(OrganizationMixin, TemplateView):
         else:
             primary_domain = primary.values_list("name", flat=True).first()
         usage = quotas.usage(space, only=DASHBOARD_QUOTAS) if space else []
-        events = Event.objects.filter(scoping.organization_q(org)).select_related(
-            "customer", "actor")[:8]
+        events = scoping.organization_events(org).select_related("customer", "actor")[:8]
         operations = Operation.objects.filter(scope=org, state__in=OPEN_STATES).select_related(
             "customer").order_by("-pk")[:8]
         return super().get_context_data(
@@ -92,7 +90,7 @@ class OrganizationEventListView(OrganizationMixin, ObjectListMixin, TemplateView
     table_class = EventTable
 
     def events(self):
-        queryset = Event.objects.filter(scoping.organization_q(self.organization)).select_related(
+        queryset = scoping.organization_events(self.organization).select_related(
             "customer", "actor")
         return EventFilterSet(self.request.GET, queryset=queryset)
 

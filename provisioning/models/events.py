@@ -35,7 +35,27 @@ class AppendOnlyError(Exception):
     """Events are a billing record: once written they are never edited or removed."""
 
 
+def scope_of(customer_id, customer_type_id, parent_id):
+    """Whose pages list the event: a business user's organization, else the customer itself
+    (as an Operation's scope)."""
+    return parent_id if customer_type_id == c.BUSINESS_USER else customer_id
+
+
 class EventQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        missing = {e.customer_id for e in objs if e.scope_id is None}
+        if missing:
+            from .customers import Customer
+
+            scopes = {pk: scope_of(pk, kind, parent) for pk, kind, parent in
+                      Customer.objects.filter(pk__in=missing).values_list(
+                          "pk", "customer_type_id", "parent_id")}
+            for event in objs:
+                if event.scope_id is None:
+                    event.scope_id = scopes[event.customer_id]
+        return super().bulk_create(objs, *args, **kwargs)
+
     def update(self, **kwargs):
         raise AppendOnlyError("Events are append-only and cannot be updated.")
 
@@ -48,6 +68,10 @@ class Event(models.Model):
 
     customer = models.ForeignKey("provisioning.Customer", on_delete=models.PROTECT,
                                  related_name="events")
+    # The organization (or reseller) whose pages list it, kept on the row so that an
+    # organization's latest events are one index range, whatever the size of the database.
+    scope = models.ForeignKey("provisioning.Customer", on_delete=models.PROTECT,
+                              related_name="+", null=True, editable=False)
     event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="+")
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
@@ -59,7 +83,9 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-pk"]
         indexes = [models.Index(fields=["customer", "-occurred_at"]),
-                   models.Index(fields=["event_type", "-occurred_at"])]
+                   models.Index(fields=["event_type", "-occurred_at"]),
+                   models.Index(fields=["scope", "-occurred_at", "-id"],
+                                name="event_scope_latest")]
 
     def __str__(self):
         return f"{self.event_type_id} {self.customer} at {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -69,6 +95,9 @@ class Event(models.Model):
             raise AppendOnlyError("Events are append-only and cannot be updated.")
         from ..feed import sequence_after_commit
 
+        if self.scope_id is None:
+            customer = self.customer
+            self.scope_id = scope_of(customer.pk, customer.customer_type_id, customer.parent_id)
         # The event and its pending place in the billing feed (provisioning.feed), together.
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)

@@ -44,7 +44,7 @@ class EventFeedView(ApiView):
         events = filterset.qs
         organization = organization_of(request)
         if organization is not None:
-            events = events.filter(scoping.organization_q(organization))
+            events = events.filter(scope=organization)
         customer = customer_of(request)
         if customer is not None:
             events = events.filter(customer=customer)
