@@ -39,6 +39,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
     prefetch_related_objects,
@@ -50,7 +51,14 @@ from servicplans.features import as_megabytes, mailbox_megabytes
 from servicplans.models import HostingPlanQuota, PlanFeature, QuotaName
 
 from . import constants as c
-from .models import Customer, CustomerAsset, HostingSpace, HostingSpaceQuota, MailContact
+from .models import (
+    Customer,
+    CustomerAsset,
+    HostingSpace,
+    HostingSpaceQuota,
+    MailContact,
+    UserCount,
+)
 
 
 def _holders(customer):
@@ -74,8 +82,43 @@ def _holders(customer):
            & ~Q(status_id=c.DELETED))).order_by().values("pk")
 
 
-def _live_users(holders):
-    return Customer.objects.filter(parent_id__in=holders).users().live()
+def _user_counts(holders):
+    """{plan id (0: none): live users} of the holders, from the counts the database keeps
+    (provisioning.models.UserCount), whatever the number of users."""
+    rows = UserCount.objects.filter(holder_id__in=holders, users__gt=0).order_by().values(
+        "plan_id").annotate(n=Sum("users")).values_list("plan_id", "n")
+    return dict(rows)
+
+
+def counted_users():
+    """{(holder id, plan id): users} as the rows are now, counted the slow way: what the
+    counts the database keeps must equal (tests, and recount_users after a repair)."""
+    rows = Customer.objects.users().live().exclude(parent_id=None).order_by().values(
+        "parent_id", "service_plan_id").annotate(n=Count("pk")).values_list(
+        "parent_id", "service_plan_id", "n")
+    return {(holder, plan or 0): n for holder, plan, n in rows}
+
+
+def kept_user_counts():
+    return {(holder, plan): n for holder, plan, n in UserCount.objects.exclude(users=0)
+            .values_list("holder_id", "plan_id", "users")}
+
+
+def recount_users():
+    """Rebuild the counts from the rows (they are the database's own, so this is needed
+    only after someone changed the tables with the triggers switched off). Returns how
+    many counts were wrong."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        # The customers' rows are locked against changes while they are counted.
+        list(Customer.objects.users().select_for_update().values_list("pk", flat=True))
+        truth, kept = counted_users(), kept_user_counts()
+        wrong = {key for key in truth.keys() | kept.keys() if truth.get(key) != kept.get(key)}
+        UserCount.objects.all().delete()
+        UserCount.objects.bulk_create(UserCount(holder_id=holder, plan_id=plan, users=n)
+                                      for (holder, plan), n in truth.items())
+    return len(wrong)
 
 
 def plan_mailbox_mb(plan):
@@ -83,9 +126,7 @@ def plan_mailbox_mb(plan):
 
 
 def _mailbox_disk_mb(space, holders):
-    # order_by(): the tree's default ordering would otherwise split the GROUP BY per user.
-    mailboxes = dict(_live_users(holders).exclude(service_plan=None).order_by().values(
-        "service_plan_id").annotate(n=Count("pk")).values_list("service_plan_id", "n"))
+    mailboxes = {plan: n for plan, n in _user_counts(holders).items() if plan}
     sizes = mailbox_megabytes(mailboxes)
     return sum(count * sizes.get(plan_id, 0) for plan_id, count in mailboxes.items())
 
@@ -101,9 +142,9 @@ def _security_groups(space, holders):
 USAGE = {
     QuotaName.ORGANIZATIONS: lambda space, holders: Customer.objects.filter(
         parent_id__in=holders).organizations().live().count(),
-    QuotaName.USERS: lambda space, holders: _live_users(holders).count(),
-    QuotaName.MAILBOXES: lambda space, holders: _live_users(holders).exclude(
-        service_plan=None).count(),
+    QuotaName.USERS: lambda space, holders: sum(_user_counts(holders).values()),
+    QuotaName.MAILBOXES: lambda space, holders: sum(
+        n for plan, n in _user_counts(holders).items() if plan),
     QuotaName.DOMAINS: lambda space, holders: CustomerAsset.objects.filter(
         customer_id__in=holders).exclude(status_id=c.DELETED).count(),
     QuotaName.MAILBOX_DISK_MB: _mailbox_disk_mb,
@@ -250,16 +291,15 @@ def usage_many(spaces, only=None):
     users = defaultdict(list)  # holder -> [(plan id, count, mailbox size)]
     if user_quotas & set(wanted):
         size = PlanFeature.objects.filter(
-            service_plan_id=OuterRef("service_plan_id"), feature_type__parent_node="mail",
+            service_plan_id=OuterRef("plan_id"), feature_type__parent_node="mail",
             feature_type__native_attribute="size").order_by("-feature_type__name").values(
             "value")[:1]
-        rows = Customer.objects.filter(parent_id__in=every_holder).users().live().order_by(
-            ).values("parent_id", "service_plan_id").annotate(
-            n=Count("pk"), size=Subquery(size)).values_list(
-            "parent_id", "service_plan_id", "n", "size")
-        for parent_id, plan_id, n, mailbox_size in rows:
+        # The counts the database keeps (UserCount), not the users: constant in their number.
+        rows = UserCount.objects.filter(holder_id__in=every_holder, users__gt=0).order_by(
+            ).annotate(size=Subquery(size)).values_list("holder_id", "plan_id", "users", "size")
+        for holder_id, plan_id, n, mailbox_size in rows:
             megabytes = as_megabytes(mailbox_size) if mailbox_size is not None else 0
-            users[parent_id].append((plan_id, n, megabytes))
+            users[holder_id].append((plan_id, n, megabytes))
     # The domains and the mail contacts by holder: one query for both (a UNION ALL).
     counted = defaultdict(dict)  # quota -> {holder: n}
     counts = []
@@ -283,8 +323,8 @@ def usage_many(spaces, only=None):
         mine = [row for pk in ids for row in users.get(pk, ())]
         used = {
             QuotaName.USERS: sum(n for _, n, _ in mine),
-            QuotaName.MAILBOXES: sum(n for plan, n, _ in mine if plan is not None),
-            QuotaName.MAILBOX_DISK_MB: sum(n * mb for plan, n, mb in mine if plan is not None),
+            QuotaName.MAILBOXES: sum(n for plan, n, _ in mine if plan),
+            QuotaName.MAILBOX_DISK_MB: sum(n * mb for plan, n, mb in mine if plan),
             QuotaName.DOMAINS: sum(domains.get(pk, 0) for pk in ids),
             QuotaName.ORGANIZATIONS: organizations,
             QuotaName.SECURITY_GROUPS: organizations

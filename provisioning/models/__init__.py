@@ -22,11 +22,13 @@ from .operations import (
     ProviderSummary,
 )
 from .tokens import ApiToken
+from .usage import UserCount
 
 __all__ = [
     "Account",
     "AlertKind",
     "ApiToken",
+    "UserCount",
     "ContactStatus",
     "AssetType",
     "Customer",
