@@ -891,6 +891,9 @@ class DryRunDirectoryClient(DirectoryClient):
         self.journal: list[dict[str, Any]] = []
         self._entries: dict[str, dict[str, Any]] = {}
         self._by_guid: dict[str, dict[str, Any]] = {}
+        # (attribute, value) -> keys of the entries that had it: a superset, checked again
+        # on every search, so that finding a name costs the same among 10 or 100,000 users.
+        self._by_value: dict[tuple[str, str], set[str]] = {}
         base = settings.base_dn
         self._entries[base.lower()] = {
             "dn": base, "objectGUID": str(uuid.uuid4()),
@@ -904,8 +907,28 @@ class DryRunDirectoryClient(DirectoryClient):
     def close(self) -> None:
         pass
 
+    INDEXED = frozenset({"userprincipalname", "samaccountname"})
+
     def _index(self, entry: dict[str, Any]) -> None:
         self._by_guid[entry["objectGUID"]] = entry
+        key = entry["dn"].lower()
+        for name, value in entry.items():
+            if name.lower() in self.INDEXED and value:
+                self._by_value.setdefault((name.lower(), str(value).lower()), set()).add(key)
+
+    def _candidates(self, search_filter: str) -> Iterable[str] | None:
+        """The keys an indexed equality term narrows the search to, or None (scan all)."""
+        terms = [(attribute.lower(), re.sub(r"\\([0-9a-fA-F]{2})",
+                                            lambda m: chr(int(m.group(1), 16)), escaped).lower())
+                 for attribute, escaped in _FILTER_TERM.findall(search_filter)]
+        indexed = [term for term in terms if term[0] in self.INDEXED]
+        if not indexed:
+            return None
+        if search_filter.startswith("(|"):
+            if len(indexed) < len(terms):
+                return None
+            return set().union(*(self._by_value.get(term, ()) for term in indexed))
+        return set(self._by_value.get(indexed[0], ()))
 
     def _lookup(self, base: str) -> dict[str, Any] | None:
         if base.startswith("<GUID="):
@@ -925,8 +948,14 @@ class DryRunDirectoryClient(DirectoryClient):
     def _find(self, search_filter: str, *, base: str | None = None,
               paged: bool = False) -> list[dict[str, Any]]:
         suffix = (base or self.settings.base_dn).lower()
+        candidates = self._candidates(search_filter)
+        if candidates is None:
+            scanned = self._entries.items()
+        else:
+            scanned = [(key, self._entries[key]) for key in sorted(candidates)
+                       if key in self._entries]
         return [
-            self._public(entry) for key, entry in self._entries.items()
+            self._public(entry) for key, entry in scanned
             if (key == suffix or key.endswith("," + suffix)) and _matches(search_filter, entry)
         ]
 
@@ -997,6 +1026,7 @@ class DryRunDirectoryClient(DirectoryClient):
                         member = self._lookup(member_dn)
                         if member is not None and entry["dn"] not in member["memberOf"]:
                             member["memberOf"].append(entry["dn"])
+        self._index(entry)
 
     def _modify_dn(self, dn: str, relative_dn: str, *, new_superior: str | None = None,
                    messages: Mapping[int, str] | None = None) -> None:
@@ -1011,6 +1041,7 @@ class DryRunDirectoryClient(DirectoryClient):
         attribute, value, _parent = _naming(new_dn)
         entry.update({"dn": new_dn, attribute: value, "name": value})
         self._entries[new_dn.lower()] = entry
+        self._index(entry)
 
     def _delete(self, dn: str, *, tree: bool = False) -> None:
         entry = self._lookup(dn)

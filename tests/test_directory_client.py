@@ -509,3 +509,36 @@ def test_dry_run_journals_without_network():
     assert uuid.UUID(guid).version == 4
     assert client.ensure_org_group(org) == group
     assert client.ensure_user(org, **user_kwargs("dry", display_name="Zoë + Co")) != guid
+
+
+def test_the_dry_run_finds_a_name_without_reading_every_entry(monkeypatch):
+    """Issue #10: an organization of 100,000 users made every dry-run create read all of
+    them. Names are found through an index; what it finds is checked as before."""
+    from provisioning import directory
+
+    settings = DirectorySettings(host="192.0.2.1", port=1, base_dn="DC=example,DC=test",
+                                 bind_dn="CN=x", bind_password="Secret-Bind-1")
+    client = DryRunDirectoryClient(settings)
+    org = "Big Org"
+    client.ensure_org_ou(org)
+    client.ensure_org_group(org)
+    org_dn = client.org_dn(org)
+    for n in range(5000):
+        client.restore(f"CN=User {n},{org_dn}", ["top", "person", "organizationalPerson", "user"],
+                       {"userPrincipalName": f"u{n}@big.example", "sAMAccountName": f"u{n}"},
+                       str(uuid.uuid4()))
+    checked = []
+    real = directory._matches
+    monkeypatch.setattr(directory, "_matches",
+                        lambda f, entry: checked.append(entry) or real(f, entry))
+    guid = client.ensure_user(org, **user_kwargs("new.one"))
+    assert guid and len(checked) < 20, len(checked)
+    # Still exact after the entries change: a renamed user, a changed logon name.
+    client.rename(guid, cn="Renamed One")
+    upn = "user.new.one@new.one.example"
+    assert [e["objectGUID"] for e in client._find(f"(userPrincipalName={upn})")] == [guid]
+    client._modify(f"<GUID={guid}>",
+                   {"userPrincipalName": [("replace", ["other.one@contoso.example"])]})
+    assert client._find(f"(userPrincipalName={upn})") == []
+    assert [e["objectGUID"] for e in client._find(
+        "(|(userPrincipalName=other.one@contoso.example)(sAMAccountName=nobody))")] == [guid]
