@@ -79,6 +79,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     objects = EventQuerySet.as_manager()
+    # provisioning.scoping.restrict narrows events by their scope.
+    SCOPED_BY_ORGANIZATION = True
 
     class Meta:
         ordering = ["-occurred_at", "-pk"]
