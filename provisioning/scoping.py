@@ -225,16 +225,19 @@ def organizations(user):
     return found.exclude(status_id=c.DELETED)
 
 
-def space_holders(user):
-    """The customers that can hold hosting spaces (resellers and organizations) in scope."""
+def hosting_spaces(user):
+    """The hosting spaces in scope: every one for the provider's staff (only resellers and
+    organizations hold spaces), a reseller's own and its subtree's, an organization's own."""
+    from .models import HostingSpace
+
     role, root = _root(user)
     if role is None:
-        return Customer.objects.none()
+        return HostingSpace.objects.none()
     if role == Role.PROVIDER_STAFF:
-        return Customer.objects.exclude(customer_type_id__in=[c.BUSINESS_USER, c.CONSUMER_USER])
+        return HostingSpace.objects.all()
     if role == Role.RESELLER_ADMIN:
-        return Customer.objects.filter(pk__in=_holders_below(root))
-    return Customer.objects.filter(pk=root.pk)
+        return HostingSpace.objects.filter(customer_id__in=_holders_below(root))
+    return HostingSpace.objects.filter(customer_id=root.pk)
 
 
 def _holders_below(root):

@@ -241,6 +241,9 @@ class HostingSpace(models.Model):
 
     class Meta:
         ordering = ["customer__name", "name"]
+        # The hosting spaces list: pages in the order of the space's own name (its
+        # customer's name, then the plan), read from this index.
+        indexes = [models.Index(fields=["name", "id"], name="hosting_space_name_id")]
 
     def __str__(self):
         return self.name

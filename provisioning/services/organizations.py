@@ -164,6 +164,9 @@ def delete_customer(customer, actor=None):
         record_events(list(users.values_list("pk", flat=True)), c.EVENT_DELETED, actor)
         users.update(status_id=c.DELETED, updated=timezone.now())
         customer.assets.exclude(status_id=c.DELETED).update(status_id=c.DELETED)
+        # And its hosting space: a deleted organization holds no quotas (its reseller's
+        # count it no more) and its space leaves the lists.
+        customer.hosting_spaces.exclude(status_id=c.DELETED).update(status_id=c.DELETED)
         # Its mail contacts too: the teardown removes them from Exchange.
         customer.mail_contacts.live().update(status=ContactStatus.DELETED,
                                              updated=timezone.now())
