@@ -125,6 +125,13 @@ class OrganizationTable(PanelTable):
         model = Customer
         fields = ("name", "primary_domain", "user_count", "status", "created")
         empty_text = _("No organizations yet.")
+        # Rows written by the template from `records`, as the users list's.
+        template_name = "panel/reseller/organization_table.html"
+
+    def prepare(self, record):
+        record.url = reverse("organization", args=[record.pk])
+        record.status_badge = badge(record.status_id, STATUS_LABELS.get(record.status_id))
+        return record
 
 
 class UserTable(PanelTable):

@@ -112,3 +112,22 @@ def test_events_pager_is_exact_under_the_bound(client, demo):
     total = Event.objects.filter(customer__tree_id=demo.tree_id).count()
     assert table.paginator.count == total and not table.paginator.more
     assert "more than" not in response.content.decode()
+
+
+def test_organizations_list_writes_every_column_without_cell_rendering(client, demo,
+                                                                      other_tenant,
+                                                                      no_cell_rendering):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="provider"))
+    response = client.get(reverse("organizations"))
+    assert response.status_code == 200
+    rows = rows_of(response.content.decode())
+    shown = [row.record for row in response.context["table"].paginated_rows]
+    assert rows and len(rows) == len(shown)
+    for cells, org in zip(rows, shown, strict=True):
+        assert cells[0] == f'<a href="{reverse("organization", args=[org.pk])}">{org.name}</a>'
+        assert cells[1] == (org.primary_domain or "—")
+        assert cells[2] == str(org.children.users().live().count())
+        assert "badge" in cells[3]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", cells[4])

@@ -4,7 +4,7 @@ spaces with their quota usage, and its customers' events (with a CSV export)."""
 import csv
 
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -17,7 +17,7 @@ from panel.forms.organizations import HostingPlanForm, SignUpForm
 from panel.tables import EventTable, OrganizationTable
 from provisioning import constants as c
 from provisioning import quotas, scoping, services
-from provisioning.models import Customer, CustomerAsset, Event
+from provisioning.models import CustomerAsset, Event, UserCount
 
 from .base import ConfirmView, ObjectListMixin, PanelMixin, ServiceFormView
 
@@ -37,12 +37,10 @@ class OrganizationListView(PanelMixin, ObjectListMixin, TemplateView):
     def get_queryset(self):
         primary = CustomerAsset.objects.filter(customer=OuterRef("pk"),
                                                asset_type_id=c.PRIMARY_DOMAIN).values("name")[:1]
-        # Counted per shown row from the users' index, not by joining and grouping every
-        # user of every organization.
-        users = Customer.objects.filter(
-            parent_id=OuterRef("pk"), customer_type_id=c.BUSINESS_USER).exclude(
-            status_id=c.DELETED).order_by().values("parent_id").annotate(
-            n=Count("pk")).values("n")
+        # The counts the database keeps (UserCount): one index entry per plan, whatever the
+        # number of users.
+        users = UserCount.objects.filter(holder_id=OuterRef("pk")).order_by().values(
+            "holder_id").annotate(n=Sum("users")).values("n")
         return scoping.organizations(self.request.user).annotate(
             primary_domain=Subquery(primary),
             user_count=Coalesce(Subquery(users), 0),
