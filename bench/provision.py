@@ -171,7 +171,7 @@ def bare_loop(dc, users, threads=1):
     def provision(worker):
         conn = conns[worker]
         for i in range(worker, users, threads):
-            sam, upn = f"b{i}x{uuid.uuid4().hex[:4]}", f"b{i}@bare-{tag}.example"
+            sam, upn = f"b{tag}{i}", f"b{i}@bare-{tag}.example"  # unique in the run's DC
             dn = f"CN={escape_rdn(f'Bare User {i}')},{org}"
             conn.search(dc.base_dn, f"(sAMAccountName={escape_filter_chars(sam)})",
                         attributes=["objectGUID"])
