@@ -140,10 +140,17 @@ def test_deleting_a_contact_journals_what_exchange_needs(demo):
 
 
 def test_deleting_the_organization_deletes_its_contacts(demo):
+    space = space_of(demo)
     services.create_contact(demo, name="Pat Brown", email="pat@fabrikam.example")
+    assert contact_usage(demo.parent).used == 1
     services.delete_customer(demo)
     assert set(MailContact.objects.values_list("status", flat=True)) == {ContactStatus.DELETED}
-    assert contact_usage(demo).used == 0
+    # Its hosting space is deleted with it, and nothing of it counts any more, there or in
+    # its reseller's space.
+    assert space_of(demo) is None
+    (usage,) = quotas.usage(space, only=[QuotaName.MAIL_CONTACTS])
+    assert usage.used == 0
+    assert contact_usage(demo.parent).used == 0
 
 
 def test_the_change_log_records_contacts(demo):
